@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install algoeff into .venv and run the main job, writing everything under out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/venv.sh
+install_algoeff ""
+
+out=out
+mkdir -p "$out"
+run() { echo "\$ algoeff $*" >&2; .venv/bin/algoeff "$@"; }
+
+run ledger tables --write "$out/ledger-tables.md"
+run trend --benchmark alexnet --plot "$out/alexnet-trend.png"

@@ -1,0 +1,63 @@
+"""The ``algoeff`` command line: thin, it parses, calls the library and prints.
+
+Each command lives in its own module here with a ``register(subparsers)``
+function that adds its parser and sets ``func``; ``func(args)`` returns the
+exit status. Library errors (AlgoeffError) become one line on stderr and exit 1;
+usage errors are one line and exit 2. No traceback reaches a user for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from algoeff import __version__
+from algoeff.errors import AlgoeffError
+
+__all__ = ["main", "build_parser"]
+
+# Modules under algoeff.cli that register commands, in the order help lists them.
+COMMANDS = ["ledger", "trend"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (its default prints the whole usage)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's signature
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="algoeff",
+        description="Measure, track and forecast the algorithmic efficiency of neural-network training.",
+    )
+    parser.add_argument("--version", action="version", version=f"algoeff {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"algoeff.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except AlgoeffError as err:
+        print(f"{type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a path that is missing, unreadable or unwritable
+        where = f" {err.filename!r}" if err.filename else ""
+        print(f"error:{where} {err.strerror or err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0 if status is None else int(status)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from algoeff.cli import main
+
+sys.exit(main())
