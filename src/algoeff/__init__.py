@@ -25,6 +25,12 @@ _EXPORTS: dict[str, str] = {
     "format_compute": "algoeff.units",
     "from_flops": "algoeff.units",
     "to_flops": "algoeff.units",
+    "ComputeTracker": "algoeff.track",
+    "RunStore": "algoeff.track",
+    "Target": "algoeff.track",
+    "beats_target": "algoeff.track",
+    "less_compute": "algoeff.track",
+    "median_compute_to_target": "algoeff.track",
 }
 
 __all__ = sorted(_EXPORTS)

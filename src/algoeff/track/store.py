@@ -1,0 +1,315 @@
+"""The run store: one SQLite file holding runs, their configuration and evaluation points.
+
+Every evaluation point is committed as it is recorded, so a run killed at any
+moment (SIGKILL, OOM, a pre-empted node) keeps everything recorded before.
+The file is in WAL mode so several processes can write at once: writers wait
+for each other (busy_timeout) and a write that still finds the file locked is
+retried with back-off before a StoreError is raised. ``synchronous=NORMAL``
+makes a commit survive the process dying; only an OS crash or power loss can
+lose the last few commits (the file itself stays consistent).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import pathlib
+import random
+import sqlite3
+import time
+
+from algoeff.errors import StoreError
+
+__all__ = ["RUN_STATUSES", "RunStore"]
+
+# running: started and not finished (a killed run stays "running").
+RUN_STATUSES = ("running", "finished", "diverged", "failed", "stopped")
+
+# Columns of the points table; record() rejects metrics with these names.
+POINT_COLUMNS = ("run_id", "idx", "step", "flops", "examples", "wall", "eval_flops")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT,
+    key TEXT,                 -- caller's identity for resuming, e.g. a study cell
+    status TEXT NOT NULL,     -- one of RUN_STATUSES
+    target TEXT,              -- JSON: metric, threshold, higher_is_better
+    config TEXT NOT NULL,     -- JSON
+    environment TEXT NOT NULL,-- JSON: torch, python, device, git revision, ...
+    started TEXT NOT NULL,    -- ISO 8601, UTC
+    finished TEXT,
+    summary TEXT              -- JSON, written by finish
+);
+CREATE INDEX IF NOT EXISTS runs_key ON runs (key, status);
+CREATE TABLE IF NOT EXISTS points (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    idx INTEGER NOT NULL,     -- 0, 1, 2, ... per run
+    step INTEGER NOT NULL,    -- training steps taken before this evaluation
+    flops INTEGER NOT NULL,   -- cumulative training FLOPs (all ranks)
+    examples INTEGER,         -- cumulative training examples (all ranks)
+    wall REAL NOT NULL,       -- seconds since the run started
+    eval_flops INTEGER NOT NULL, -- cumulative evaluation FLOPs, kept apart
+    metrics TEXT NOT NULL,    -- JSON
+    PRIMARY KEY (run_id, idx)
+);
+"""
+
+_RETRIES = 20
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _sql_int(value):
+    """SQLite integers are 64-bit; larger FLOP counts go in as floats."""
+    if value is None:
+        return None
+    value = int(value)
+    return value if abs(value) < 2**63 else float(value)
+
+
+def _dumps(data) -> str:
+    try:
+        return json.dumps(data, sort_keys=True, default=_json_default)
+    except (TypeError, ValueError) as err:
+        raise StoreError(f"cannot store {data!r} as JSON: {err}") from err
+
+
+def _json_default(value):
+    # numpy scalars, paths, dataclass-like configs
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _loads(text):
+    return None if text is None else json.loads(text)
+
+
+class RunStore:
+    """Runs and evaluation points in one SQLite file (WAL mode).
+
+    The connection is opened lazily and re-opened after a fork or unpickling,
+    so a store can be handed to worker processes.
+    """
+
+    def __init__(self, path, *, timeout: float = 60.0):
+        if isinstance(path, RunStore):
+            path = path.path
+        try:
+            self.path = pathlib.Path(os.fspath(path))
+        except TypeError:
+            raise StoreError(f"RunStore path == {path!r}, must be a file path.") from None
+        if self.path.is_dir():
+            raise StoreError(f"RunStore path {str(self.path)!r} is a directory, must be a file.")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise StoreError(f"timeout == {timeout!r}, must be > 0 seconds.")
+        self.timeout = float(timeout)
+        self._conn = None
+        self._pid = None
+        self._write(lambda conn: conn.executescript(_SCHEMA), script=True)
+
+    # -- connection ---------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"cannot open run store {str(self.path)!r}: {err}") from err
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None
+
+    def __getstate__(self):
+        return {"path": self.path, "timeout": self.timeout}
+
+    def __setstate__(self, state):
+        self.path, self.timeout = state["path"], state["timeout"]
+        self._conn = self._pid = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.path)!r})"
+
+    def _retry(self, fn):
+        """Run ``fn``, retrying while another process holds the write lock."""
+        delay = 0.01
+        for attempt in range(_RETRIES):
+            try:
+                return fn()
+            except sqlite3.OperationalError as err:
+                text = str(err).lower()
+                if ("locked" not in text and "busy" not in text) or attempt == _RETRIES - 1:
+                    raise StoreError(f"run store {str(self.path)!r}: {err}") from err
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+            except sqlite3.DatabaseError as err:
+                raise StoreError(f"run store {str(self.path)!r}: {err}") from err
+        raise AssertionError("unreachable")
+
+    def _write(self, fn, *, script: bool = False):
+        """One write transaction, committed before returning."""
+
+        def attempt():
+            conn = self._connect()
+            if script:
+                return fn(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return self._retry(attempt)
+
+    def _read(self, sql: str, params=()):
+        return self._retry(lambda: self._connect().execute(sql, params).fetchall())
+
+    # -- writing ------------------------------------------------------------------
+
+    def start_run(self, *, name=None, key=None, config=None, target=None, environment=None) -> int:
+        """Add a run with status "running" and return its id."""
+        row = (
+            name,
+            key,
+            "running",
+            None if target is None else _dumps(target),
+            _dumps(config or {}),
+            _dumps(environment or {}),
+            _now(),
+        )
+        return self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO runs (name, key, status, target, config, environment, started)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            ).lastrowid
+        )
+
+    def add_point(self, run_id: int, *, step, flops, wall, metrics, examples=None, eval_flops=0) -> int:
+        """Append an evaluation point to run ``run_id`` (committed at once); return its index."""
+        metrics_json = json.dumps(
+            {k: _finite_or_text(v) for k, v in metrics.items()}, sort_keys=True
+        )
+
+        def insert(conn):
+            (idx,) = conn.execute(
+                "SELECT COALESCE(MAX(idx) + 1, 0) FROM points WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO points (run_id, idx, step, flops, examples, wall, eval_flops, metrics)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, idx, int(step), _sql_int(flops), _sql_int(examples), float(wall),
+                 _sql_int(eval_flops), metrics_json),
+            )
+            return idx
+
+        return self._write(insert)
+
+    def finish_run(self, run_id: int, *, status: str = "finished", summary=None) -> None:
+        """Set a run's final status and summary."""
+        if status not in RUN_STATUSES:
+            raise StoreError(
+                f"Unknown run status {status!r}. Possible values are: "
+                f"{', '.join(repr(s) for s in RUN_STATUSES)}."
+            )
+        text = _dumps(summary or {})
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE runs SET status = ?, finished = ?, summary = ? WHERE id = ?",
+                (status, _now(), text, run_id),
+            )
+        )
+
+    # -- reading ------------------------------------------------------------------
+
+    _RUN_FIELDS = ("id", "name", "key", "status", "target", "config", "environment",
+                   "started", "finished", "summary")
+
+    def _run_dict(self, row) -> dict:
+        run = dict(zip(self._RUN_FIELDS, row))
+        for field in ("target", "config", "environment", "summary"):
+            run[field] = _loads(run[field])
+        return run
+
+    def run(self, run_id: int) -> dict:
+        """One run as a dict (JSON fields decoded)."""
+        rows = self._read(f"SELECT {', '.join(self._RUN_FIELDS)} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise StoreError(f"run id {run_id!r} is not in run store {str(self.path)!r}.")
+        return self._run_dict(rows[0])
+
+    def find_run(self, key: str, status: str | None = "finished") -> dict | None:
+        """The latest run with ``key`` (and ``status``, unless None), or None."""
+        if status is not None and status not in RUN_STATUSES:
+            raise StoreError(
+                f"Unknown run status {status!r}. Possible values are: "
+                f"{', '.join(repr(s) for s in RUN_STATUSES)}."
+            )
+        sql = f"SELECT {', '.join(self._RUN_FIELDS)} FROM runs WHERE key = ?"
+        params = [key]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        rows = self._read(sql + " ORDER BY id DESC LIMIT 1", params)
+        return self._run_dict(rows[0]) if rows else None
+
+    def runs(self):
+        """All runs as a pandas DataFrame, one row per run, JSON fields decoded to dicts."""
+        import pandas as pd
+
+        rows = self._read(f"SELECT {', '.join(self._RUN_FIELDS)} FROM runs ORDER BY id")
+        return pd.DataFrame([self._run_dict(r) for r in rows], columns=list(self._RUN_FIELDS))
+
+    def points(self, run_id: int | None = None):
+        """Evaluation points as a pandas DataFrame: one row per point, one column per metric."""
+        import pandas as pd
+
+        sql = f"SELECT {', '.join(POINT_COLUMNS)}, metrics FROM points"
+        params = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params = (run_id,)
+        rows = self._read(sql + " ORDER BY run_id, idx", params)
+        records = []
+        for row in rows:
+            record = dict(zip(POINT_COLUMNS, row[:-1]))
+            record.update({k: _from_text(v) for k, v in json.loads(row[-1]).items()})
+            records.append(record)
+        return pd.DataFrame(records, columns=None if records else list(POINT_COLUMNS))
+
+
+def _finite_or_text(value):
+    """JSON has no NaN or inf: a diverged metric is stored as the string "nan"/"inf"/"-inf"."""
+    value = float(value)
+    return value if math.isfinite(value) else repr(value)
+
+
+def _from_text(value):
+    return float(value) if isinstance(value, str) else value
