@@ -1,0 +1,157 @@
+"""The run store: round trips, resuming by key, crash safety and concurrent writers."""
+
+import json
+import math
+import os
+import pickle
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from algoeff import RunStore, StoreError
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from algoeff.track.store import RunStore
+
+    path, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = RunStore(path)
+    run = store.start_run(name=name, key=name, config={"writer": name})
+    for i in range(n):
+        store.add_point(run, step=i, flops=1000 * i, examples=10 * i, wall=0.1 * i,
+                        metrics={"accuracy": i / max(n, 1)})
+        print(i, flush=True)
+    if n:
+        store.finish_run(run, status="finished", summary={"points": n})
+    else:  # write forever until killed
+        i = 0
+        while True:
+            store.add_point(run, step=i, flops=1000 * i, wall=0.0, metrics={"accuracy": 0.0})
+            print(i, flush=True)
+            i += 1
+    """
+)
+
+
+def _writer(tmp_path, db, name, n):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(db), name, str(n)],
+        stdout=subprocess.PIPE, text=True,
+    )
+
+
+def test_round_trip_runs_and_points(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    run = store.start_run(name="cnn", key="cell-1", config={"lr": 0.1},
+                          target={"metric": "accuracy", "threshold": 0.9},
+                          environment={"torch": "2.x"})
+    store.add_point(run, step=10, flops=2**70, examples=640, wall=1.5, eval_flops=7,
+                    metrics={"accuracy": 0.5, "loss": math.nan})
+    store.add_point(run, step=20, flops=2000, examples=1280, wall=3.0, metrics={"accuracy": 0.91})
+    store.finish_run(run, status="finished", summary={"compute_to_target": 2000})
+
+    runs = store.runs()
+    assert list(runs["name"]) == ["cnn"] and runs.loc[0, "config"] == {"lr": 0.1}
+    assert runs.loc[0, "status"] == "finished" and runs.loc[0, "summary"]["compute_to_target"] == 2000
+    assert runs.loc[0, "finished"] >= runs.loc[0, "started"]
+    points = store.points(run)
+    assert list(points["step"]) == [10, 20] and list(points["idx"]) == [0, 1]
+    # above SQLite's 64-bit integers the count is kept as a float
+    assert points.loc[0, "flops"] == pytest.approx(2**70)
+    assert list(points["accuracy"]) == [0.5, 0.91]
+    assert math.isnan(points.loc[0, "loss"])
+    assert points.loc[0, "eval_flops"] == 7
+
+
+def test_find_run_by_key_and_status(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    killed = store.start_run(key="cell-1")
+    assert store.find_run("cell-1") is None
+    assert store.find_run("cell-1", status="running")["id"] == killed
+    done = store.start_run(key="cell-1", config={"try": 2})
+    store.finish_run(done, status="finished")
+    found = store.find_run("cell-1")
+    assert found["id"] == done and found["config"] == {"try": 2}
+    assert store.find_run("cell-2") is None
+    with pytest.raises(StoreError, match=r"Unknown run status 'done'. Possible values are: 'running'"):
+        store.find_run("cell-1", status="done")
+
+
+def test_store_is_wal_and_reopens_after_pickling(tmp_path):
+    store = RunStore(tmp_path / "sub" / "runs.db")
+    run = store.start_run(name="a")
+    mode = sqlite3.connect(store.path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    clone = pickle.loads(pickle.dumps(store))
+    clone.add_point(run, step=1, flops=1, wall=0.0, metrics={"accuracy": 1.0})
+    assert len(store.points(run)) == 1
+
+
+def test_empty_store_frames_have_columns(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    assert "status" in store.runs().columns and len(store.runs()) == 0
+    assert "flops" in store.points().columns and len(store.points()) == 0
+
+
+def test_bad_paths_and_files_are_store_errors(tmp_path):
+    with pytest.raises(StoreError, match="is a directory, must be a file"):
+        RunStore(tmp_path)
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database " * 100)
+    with pytest.raises(StoreError, match="junk.db"):
+        RunStore(junk)
+    store = RunStore(tmp_path / "runs.db")
+    with pytest.raises(StoreError, match="run id 99 is not in run store"):
+        store.run(99)
+    with pytest.raises(StoreError, match="Unknown run status 'ok'"):
+        store.finish_run(1, status="ok")
+    with pytest.raises(StoreError, match="cannot store"):
+        store.start_run(config={"f": object()})
+
+
+def test_sigkill_mid_run_keeps_every_recorded_point(tmp_path):
+    db = tmp_path / "runs.db"
+    proc = _writer(tmp_path, db, "killed", 0)
+    reported = -1
+    for line in proc.stdout:
+        reported = int(line)
+        if reported >= 50:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    store = RunStore(db)
+    run = store.runs()
+    assert list(run["status"]) == ["running"]  # never finished
+    points = store.points(int(run.loc[0, "id"]))
+    # every point reported as committed is there (maybe one more, committed before it could print)
+    assert len(points) >= reported + 1
+    assert list(points["step"]) == list(range(len(points)))
+    assert list(points["flops"]) == [1000 * i for i in range(len(points))]
+
+
+def test_two_processes_writing_one_store_lose_nothing(tmp_path):
+    db = tmp_path / "runs.db"
+    n = 150
+    procs = [_writer(tmp_path, db, name, n) for name in ("a", "b")]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0
+        assert out.split() == [str(i) for i in range(n)]
+    store = RunStore(db)
+    runs = store.runs().set_index("name")
+    assert set(runs.index) == {"a", "b"} and set(runs["status"]) == {"finished"}
+    points = store.points()
+    for name in ("a", "b"):
+        mine = points[points["run_id"] == runs.loc[name, "id"]]
+        assert list(mine["step"]) == list(range(n))
+        assert list(mine["idx"]) == list(range(n))
+        assert json.loads(json.dumps(runs.loc[name, "summary"])) == {"points": n}
