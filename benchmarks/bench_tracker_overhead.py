@@ -1,0 +1,130 @@
+"""Wall-time overhead of ComputeTracker on a small training loop (target: tracked / untracked <= 1.02).
+
+A 1-D CNN on MNIST-1D (examples/track_mnist1d.py's model and data), trained
+for --steps steps with an evaluation point every --eval-every steps, timed
+four ways, interleaved so that drift in the machine's load hits all alike:
+
+    untracked       the plain loop
+    tracked         with tracker.step() around every step, tracker.record() at each evaluation
+    tracked+store   the same, every point committed to a SQLite run store
+    flopcounter     torch.utils.flop_counter.FlopCounterMode around every step (recounting each time)
+
+Reports the median of --repeats runs of each and the ratios to untracked.
+
+    python benchmarks/bench_tracker_overhead.py [--steps 300] [--repeats 7] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import pathlib
+import statistics
+import tempfile
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import algoeff
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("track_mnist1d", ROOT / "examples" / "track_mnist1d.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(mode: str, x, y, make_model, steps: int, eval_every: int, batch_size: int, store_dir) -> float:
+    torch.manual_seed(0)
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batches = [torch.randint(0, len(x), (batch_size,)) for _ in range(steps)]
+    tracker = None
+    if mode.startswith("tracked"):
+        store = None
+        if mode == "tracked+store":
+            store = pathlib.Path(store_dir) / "runs.db"
+        tracker = algoeff.ComputeTracker(model, algoeff.Target("loss", 0.0, higher_is_better=False), store=store)
+
+    def train_step(batch):
+        loss = nn.functional.cross_entropy(model(x[batch]), y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    start = time.perf_counter()
+    for step, batch in enumerate(batches, 1):
+        if tracker is not None:
+            with tracker.step():
+                loss = train_step(batch)
+        elif mode == "flopcounter":
+            with FlopCounterMode(display=False):
+                loss = train_step(batch)
+        else:
+            loss = train_step(batch)
+        if step % eval_every == 0:
+            value = loss.item()  # the same sync point in every mode
+            if tracker is not None:
+                tracker.record(loss=value)
+    elapsed = time.perf_counter() - start
+    if tracker is not None:
+        tracker.finish()
+    return elapsed
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    example = _example()
+    (x, y), _ = example.mnist1d(4000, 0)
+    modes = ["untracked", "tracked", "tracked+store", "flopcounter"]
+    times = {mode: [] for mode in modes}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in modes:  # warm-up: allocator, first-step counting
+            run(mode, x, y, example.cnn, args.eval_every, args.eval_every, args.batch_size, tmp)
+        for repeat in range(args.repeats):
+            order = modes[repeat % len(modes):] + modes[: repeat % len(modes)]
+            for mode in order:
+                times[mode].append(
+                    run(mode, x, y, example.cnn, args.steps, args.eval_every, args.batch_size, tmp)
+                )
+    medians = {mode: statistics.median(t) for mode, t in times.items()}
+    result = {
+        "steps": args.steps,
+        "eval_every": args.eval_every,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "median_seconds": medians,
+        "ratio_to_untracked": {mode: medians[mode] / medians["untracked"] for mode in modes},
+        "seconds": times,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return result
+    print(f"{args.steps} steps, batch {args.batch_size}, median of {args.repeats} runs, "
+          f"{args.threads} thread(s), torch {torch.__version__}")
+    print(f"{'mode':<15} {'median s':>9} {'ratio':>7}")
+    for mode in modes:
+        print(f"{mode:<15} {medians[mode]:>9.3f} {result['ratio_to_untracked'][mode]:>7.3f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

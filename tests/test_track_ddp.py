@@ -1,0 +1,87 @@
+"""Under torch.distributed each rank counts its own work and every rank reports the global total."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from algoeff import ComputeTracker, Target
+
+GLOBAL_BATCH, STEPS = 32, 4
+
+WORKER = textwrap.dedent(
+    f"""
+    import json, os, sys
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from algoeff import ComputeTracker, Target
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    ddp = nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+    tracker = ComputeTracker(ddp, Target("accuracy", 0.9))
+    local = {GLOBAL_BATCH} // world
+    for step in range({STEPS}):
+        with tracker.step():
+            loss = nn.functional.cross_entropy(ddp(torch.randn(local, 8)), torch.randint(0, 4, (local,)))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    before_record = tracker.total_flops  # global figure is only known after record()
+    tracker.record(accuracy=0.5)
+    summary = tracker.finish()
+    summary["local_flops"] = tracker.local_flops
+    summary["before_record"] = before_record
+    with open(os.path.join(sys.argv[1], f"rank{{rank}}.json"), "w") as f:
+        json.dump(summary, f)
+    dist.destroy_process_group()
+    """
+)
+
+
+def _single_process_total():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    tracker = ComputeTracker(model, Target("accuracy", 0.9))
+    for _ in range(STEPS):
+        with tracker.step():
+            x = torch.randn(GLOBAL_BATCH, 8)
+            loss = nn.functional.cross_entropy(model(x), torch.randint(0, 4, (GLOBAL_BATCH,)))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    tracker.record(accuracy=0.5)
+    return tracker.finish()
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_report_the_single_process_global_total(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(script), str(tmp_path)],
+        capture_output=True, text=True, timeout=240, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    single = _single_process_total()
+    for summary in ranks:
+        assert summary["world_size"] == 2
+        assert summary["total_flops"] == single["total_flops"] > 0
+        assert summary["examples"] == single["examples"] == GLOBAL_BATCH * STEPS
+        # each rank counted half of the work
+        assert 2 * summary["local_flops"] == single["total_flops"]
+        assert summary["before_record"] == 0
