@@ -18,7 +18,7 @@ import math
 from algoeff.errors import LedgerError
 from algoeff.ledger import Entry, frontier, reduction_factor
 
-__all__ = ["DAYS_PER_MONTH", "TrendFit", "fit_trend", "months_between", "moores_law_factor"]
+__all__ = ["DAYS_PER_MONTH", "TrendFit", "fit_trend", "months_between", "moores_law_factor", "plot_trend"]
 
 DAYS_PER_MONTH = 365.25 / 12  # a mean Gregorian month, 30.44 days
 MOORE_DOUBLING_MONTHS = 24.0
@@ -146,3 +146,57 @@ def fit_trend(entries) -> TrendFit:
         moores_law_factor=moore,
         combined_factor=best * moore,
     )
+
+
+def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", title: str | None = None):
+    """Save a PNG: compute (log) against date for every entry, the frontier, the
+    fitted trend and a Moore's-law reference, both starting at the baseline."""
+    import datetime as dt
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    from algoeff.units import from_flops
+
+    path = Path(path)
+    entries = list(entries) if entries is not None else list(fit.frontier)
+    base = fit.baseline
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    ax.scatter([e.date for e in entries], [from_flops(e.compute_flops, unit) for e in entries],
+               color="0.6", s=25, label="all entries", zorder=2)
+    fx = [e.date for e in fit.frontier]
+    fy = [from_flops(e.compute_flops, unit) for e in fit.frontier]
+    ax.plot(fx, fy, "o-", color="C0", label="frontier", zorder=3)
+    for e, y in zip(fit.frontier, fy):
+        ax.annotate(e.publication, (e.date, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    steps = 50
+    months = [fit.span_months * i / steps for i in range(steps + 1)]
+    dates = [base.date + dt.timedelta(days=m * DAYS_PER_MONTH) for m in months]
+    b = from_flops(base.compute_flops, unit)
+    ax.plot(dates, [b / 2 ** (fit.intercept + fit.slope * m) for m in months], "--", color="C1",
+            label=f"OLS fit: doubling every {fit.doubling_time_months:.1f} months")
+    ax.plot(dates, [b / moores_law_factor(m) for m in months], ":", color="C2",
+            label="Moore's-law rate: 2x every 24 months")
+    ax.set_yscale("log")
+    ax.set_xlabel("publication date")
+    ax.set_ylabel(f"training compute to reach the benchmark ({unit}, log scale)")
+    ax.set_title(title or f"{fit.benchmark}: {fit.reduction_factor:.1f}x less compute over {fit.span_years:.1f} years")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

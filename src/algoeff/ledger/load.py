@@ -15,7 +15,7 @@ from .entry import Entry
 from .errata import apply_errata
 from .formats import Problem, parse_ledger, render_project_csv
 
-__all__ = ["Ledger", "bundled_ledger_path", "load_ledger", "validate_ledger", "write_ledger"]
+__all__ = ["Ledger", "bundled_ledger_path", "load_ledger", "registry_for", "validate_ledger", "write_ledger"]
 
 BENCHMARKS_FILE = "benchmarks.toml"
 
@@ -48,7 +48,9 @@ class Ledger:
         return [self.benchmarks[k] for k in keys]
 
 
-def _registry_for(path: Path) -> BenchmarkRegistry:
+def registry_for(path) -> BenchmarkRegistry:
+    """The benchmarks a ledger at ``path`` may use: bundled, then those in a benchmarks.toml beside it."""
+    path = Path(path)
     registry = bundled_benchmarks()
     beside = path.parent / BENCHMARKS_FILE
     if path != bundled_ledger_path() and beside.is_file():
@@ -62,7 +64,7 @@ def _read(path, today) -> tuple[str, list[Entry], list[Problem], BenchmarkRegist
     if path.is_dir():
         raise LedgerError(f"{path}: is a folder, expected a ledger CSV file.")
     data = path.read_bytes()
-    registry = _registry_for(path)
+    registry = registry_for(path)
     fmt, entries, problems = parse_ledger(data, str(path), registry, today=today)
     return fmt, entries, problems, registry, path
 
