@@ -18,6 +18,8 @@ from .benchmarks import adhoc_benchmark
 from .entry import Entry
 from .formats import (
     PROJECT_COLUMNS,
+    _number,
+    _Problems,
     check_entries,
     entry_from_row,
     neutralise,
@@ -87,11 +89,11 @@ def _cells(fields: dict, where: str) -> dict[str, str]:
         unit = cells.pop("unit", "") or "tfs-days"
         if unit not in UNITS:
             raise LedgerError(f"{where}: unit == {unit!r}. Possible values are: {', '.join(UNITS)}.")
-        compute = cells.pop("compute")
         try:
-            cells["compute_flops"] = repr(to_flops(float(compute), unit))
-        except ValueError:
-            cells["compute_flops"] = compute  # left for the row check to name
+            compute = _number("compute", cells.pop("compute"))
+        except _Problems as err:
+            raise LedgerError(f"{where}: {err.column}: {err.message}") from None
+        cells["compute_flops"] = repr(to_flops(compute, unit))
     elif "unit" in cells:
         raise LedgerError(f"{where}: unit is given without compute.")
     return {column: cells.get(column, "") for column in PROJECT_COLUMNS}
