@@ -68,3 +68,14 @@ def test_trend_unknown_benchmark_and_missing_flag(capsys):
 def test_trend_missing_ledger_file(tmp_path, capsys):
     assert cli.main(["trend", "--benchmark", "alexnet", "--ledger", str(tmp_path / "none.csv")]) == 1
     assert "none.csv" in capsys.readouterr().err
+
+
+def test_trend_on_a_benchmark_without_entries(tmp_path, capsys):
+    path = tmp_path / "ledger.csv"
+    assert cli.main(["ledger", "add", "--ledger", str(path), "--benchmark", "gnmt", "--publication", "G",
+                     "--date", "2016-09-26", "--compute", "1620"]) == 0
+    capsys.readouterr()
+    assert cli.main(["trend", "--benchmark", "alexnet", "--ledger", str(path)]) == 1
+    assert capsys.readouterr().err.strip() == f"LedgerError: benchmark 'alexnet' has no entries in {path}."
+    assert cli.main(["trend", "--benchmark", "gnmt", "--ledger", str(path)]) == 1
+    assert "has 1 frontier entry ('G'); a trend needs at least 2" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import json
 import sys
 
 from algoeff.cli.ledger import add_ledger_options, format_compute, open_ledger
+from algoeff.errors import LedgerError
 from algoeff.trend import fit_trend, plot_trend
 
 __all__ = ["register"]
@@ -32,6 +33,8 @@ def _trend(args) -> int:
     ledger = open_ledger(args)
     bench = ledger.benchmark(args.benchmark)
     entries = select_entries(args, ledger)
+    if not entries:
+        raise LedgerError(f"benchmark {bench.key!r} has no entries in {ledger.path}.")
     fit = fit_trend(entries)
     if args.plot:
         plot_trend(fit, args.plot, entries=entries, unit=args.unit, title=f"{bench.title}: {bench.capability}")
