@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from algoeff import __version__
@@ -53,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status = args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`algoeff ledger show | head`): stop quietly, and point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except AlgoeffError as err:
         print(f"{type(err).__name__}: {err}", file=sys.stderr)
         return 1
