@@ -64,9 +64,13 @@ def _check_out(out: Path) -> None:
                           "pass a new or empty folder (an earlier report there is replaced).")
 
 
+def _analyses_root():
+    return resources.files("algoeff").joinpath("data", "analyses")
+
+
 def _analyses(key: str) -> dict[str, tuple[str, str]]:
     """Bundled per-entry analyses of a benchmark: publication or file stem -> (stem, TOML text)."""
-    folder = resources.files("algoeff").joinpath("data", "analyses", key)
+    folder = _analyses_root().joinpath(key)
     found: dict[str, tuple[str, str]] = {}
     if not folder.is_dir():
         return found
