@@ -11,3 +11,4 @@ run() { echo "\$ algoeff $*" >&2; .venv/bin/algoeff "$@"; }
 
 run ledger tables --write "$out/ledger-tables.md"
 run trend --benchmark alexnet --plot "$out/alexnet-trend.png"
+run report --study "$out/study-mnist1d" --out "$out/site"
