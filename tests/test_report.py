@@ -172,7 +172,7 @@ def test_benchmark_page_leads_with_reduction_factor_and_doubling_time(bundled_si
     assert f"95% CI {lo:.1f} to {hi:.1f} months" in top
     # two frontier points: the CI is undefined and the page says why
     gnmt = (site.index.parent / "benchmark" / "gnmt" / "index.html").read_text(encoding="utf-8")
-    assert "95% CI undefined: 2 frontier points" in gnmt
+    assert "95% CI undefined (see below)" in gnmt and "here undefined: 2 frontier points" in gnmt
 
 
 def test_index_lists_benchmarks_and_the_study(bundled_site):
@@ -194,9 +194,10 @@ def test_study_page_table_and_charts(bundled_site):
     assert [r[1] for r in rows] == ["2012-06-01", "2014-01-01", "2015-01-01"]  # date order
     assert by_recipe["CNN, Adam"][0] == "★" and by_recipe["RNN"][0] == ""
     assert number(by_recipe["CNN, Adam"][4]) == 1.0e9
-    assert by_recipe["CNN, Adam"][5] == "8.00e+08 to 1.30e+09"
+    assert by_recipe["CNN, Adam"][5] == "8.00e+08 – 1.30e+09"
     assert by_recipe["CNN, Adam"][6] == "3 / 3" and by_recipe["CNN, Adam"][7] == "4×"
     assert by_recipe["RNN"][4] == "not reached" and by_recipe["RNN"][5] == "—"
+    assert by_recipe["CNN, Adam"][10] == "lr=0.001"
     for name in ("accuracy_vs_compute.png", "compute_to_target.png"):
         assert (folder / name).read_bytes().startswith(PNG_MAGIC)
     assert json.loads((folder / "results.json").read_text()) == study_results()

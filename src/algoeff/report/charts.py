@@ -93,6 +93,8 @@ def accuracy_chart(data: dict, path) -> Path:
             labelled.add(recipe)
         ax.plot([x for x, _ in points], [y for _, y in points], "-", color=colour,
                 lw=1.8 if best else 0.8, alpha=0.95 if best else 0.35, label=label)
+    if any(not c.get("best") for c in data.get("curves", [])):
+        ax.plot([], [], "-", color="0.5", lw=0.8, alpha=0.5, label="other configs and seeds")
     ax.axhline(target["threshold"], ls="--", color="k", lw=1,
                label=plain(f"target: {metric} {'>=' if target.get('higher_is_better', True) else '<='} "
                      f"{target['threshold']:g}"))

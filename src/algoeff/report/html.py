@@ -36,15 +36,18 @@ a { color: var(--accent); }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; margin: 6px 0; }
 th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
-th { background: var(--soft); font-weight: 600; white-space: nowrap; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { background: var(--soft); font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
 td.date { white-space: nowrap; }
 tr.frontier td { background: #eef6ee; }
 .mark { color: #1a7f37; font-weight: 700; }
 .note { color: var(--muted); font-size: 13px; }
 img.chart { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; background: #fff; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 16px; }
+.charts figure { margin: 0; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(720px, 1fr)); gap: 16px; }
 footer { color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); margin-top: 36px; padding-top: 8px; }
+code.config { font-size: 12px; overflow-wrap: anywhere; }
 pre { background: var(--soft); border: 1px solid var(--line); padding: 12px; overflow-x: auto; font-size: 13px; }
 """
 

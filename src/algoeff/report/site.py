@@ -120,12 +120,15 @@ def _fit(entries):
 
 
 def _ci_text(fit, *, short: bool = False) -> str:
+    """The doubling time's 95% CI in words; ``short`` for a chart title or a headline card."""
     ci = fit.doubling_time_ci95_months
     if ci is None:
-        return f"95% CI undefined ({fit.n_points} frontier points)" if short else f"95% CI {fit.ci_note}"
+        return f"CI undefined: {fit.n_points} points" if short else f"95% CI {fit.ci_note}"
     hi = "∞" if ci[1] == float("inf") else f"{ci[1]:.1f}"
+    if short:
+        return f"95% CI {ci[0]:.1f}–{hi}"
     text = f"95% CI {ci[0]:.1f} to {hi} months"
-    return text + (f" ({fit.ci_note})" if fit.ci_note and not short else "")
+    return text + (f" ({fit.ci_note})" if fit.ci_note else "")
 
 
 def _benchmark_page(bench, entries, folder: Path, *, root: str, footer: str, progress) -> tuple[str, dict]:
@@ -134,6 +137,7 @@ def _benchmark_page(bench, entries, folder: Path, *, root: str, footer: str, pro
     base = entries[0]
     on_frontier = {id(e) for e in frontier(entries)}
     if fit is not None:
+        # at most ~80 characters: longer titles run off the figure
         title = f"{bench.title}: doubling every {fit.doubling_time_months:.1f} months ({_ci_text(fit, short=True)})"
         charts.trend_chart(entries, folder / "trend.png", title=title)
     else:
@@ -147,7 +151,8 @@ def _benchmark_page(bench, entries, folder: Path, *, root: str, footer: str, pro
             fmt_factor(fit.reduction_factor), f"less compute than {base.publication} ({base.date.year})",
             f"{best.publication}, {fit.span_years:.1f} years later", ident="reduction-factor"))
         figures.append(headline_figure(
-            f"{fit.doubling_time_months:.1f} months", "efficiency doubling time", _ci_text(fit),
+            f"{fit.doubling_time_months:.1f} months", "efficiency doubling time",
+            _ci_text(fit) if fit.doubling_time_ci95_months else "95% CI undefined (see below)",
             ident="doubling-time"))
         figures.append(headline_figure(
             fmt_factor(fit.moores_law_factor), "Moore's law over the same span", "2× every 24 months"))
@@ -212,7 +217,8 @@ def _benchmark_page(bench, entries, folder: Path, *, root: str, footer: str, pro
  alt="{esc(bench.title)}: training compute against publication date, frontier, fitted trend and Moore's law">
 <p class="note">Compute is training compute to reach the benchmark, in teraflop/s-days (1 tf-s-day = 8.64e16 FLOPs).
 The frontier (★) holds the entries that took less compute than every earlier one; the trend is an OLS fit of
-log2(baseline compute / compute) against months over the frontier, baseline included; doubling time = 1 / slope.</p>
+log2(baseline compute / compute) against months over the frontier, baseline included; doubling time = 1 / slope.
+{esc(_ci_rule(fit))}</p>
 <h2>Leaderboard</h2>
 {leaderboard}
 <p class="note">Reduction factor (recomputed) = {esc(base.publication)}'s compute / the entry's compute;
@@ -225,6 +231,13 @@ the listed one is what the source states.</p>
         "fit": fit, "why": why,
     }
     return html_page, row
+
+
+def _ci_rule(fit) -> str:
+    if fit is None:
+        return ""
+    rule = f"Its {fit.ci_method}"
+    return rule + (f"; here {fit.ci_note}." if fit.ci_note else ".")
 
 
 def _plain(value) -> str:
@@ -269,9 +282,11 @@ def _study_page(study: Study, folder: Path, *, root: str, footer: str, progress)
     rows, classes = [], []
     for e in sorted(data["entries"], key=lambda e: e["date"]):
         ci95 = e.get("ci95_flops")
-        ci_cell = "—" if not ci95 else f"{fmt_number(ci95[0])} to {fmt_number(ci95[1])}"
+        ci_cell = "—" if not ci95 else f"{fmt_number(ci95[0])} – {fmt_number(ci95[1])}"
         seeds = f"{fmt_number(e.get('seeds_reached'))} / {fmt_number(e.get('seeds'))}"
-        config = json.dumps(e.get("best_config"), sort_keys=True) if e.get("best_config") else "—"
+        best_config = e.get("best_config")
+        config = (", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(best_config.items()))
+                  if isinstance(best_config, dict) and best_config else "—")
         rows.append([
             '<span class="mark" title="on the frontier">★</span>' if e["recipe"] in frontier_names else "",
             esc(e["date"]),
@@ -285,12 +300,12 @@ def _study_page(study: Study, folder: Path, *, root: str, footer: str, progress)
             esc(fmt_factor(e.get("reduction_factor"))),
             esc(fmt_number(e.get("trials"))),
             esc(fmt_number(e.get("tuning_compute_flops"))),
-            f"<code>{esc(config)}</code>",
+            f'<code class="config">{esc(config)}</code>',
         ])
         classes.append("frontier" if e["recipe"] in frontier_names else "")
     results = table(
         ["Frontier", "Date", "Recipe", "Publication", "Compute to target (FLOPs)", "95% CI (FLOPs)",
-         "Seeds reached", "Reduction factor", "Trials", "Tuning compute (FLOPs)", "Best config"],
+         "Seeds reached", "Reduction", "Trials", "Tuning (FLOPs)", "Best config"],
         rows, numeric=(4, 5, 6, 7, 8, 9), nowrap=(1,), row_classes=classes, table_id="study-table")
     body = f"""
 <h1>{esc(study.title)}</h1>
@@ -324,7 +339,7 @@ def _index_page(ledger: Ledger, bench_rows: list[dict], studies: list[Study], *,
             esc(fmt_factor(fit.reduction_factor)) if fit else "—",
             esc(f"{fit.span_years:.1f}") if fit else "—",
             esc(f"{fit.doubling_time_months:.1f}") if fit else "—",
-            esc(_ci_text(fit, short=True)) if fit else esc(r["why"]),
+            esc(_ci_text(fit, short=True).replace("95% CI ", "")) if fit else esc(r["why"]),
         ])
     bench_table = table(["Benchmark", "Capability", "Entries", "Reduction factor", "Years",
                          "Doubling time (months)", "95% CI"], rows, numeric=(2, 3, 4, 5), table_id="benchmarks")
