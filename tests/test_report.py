@@ -141,6 +141,8 @@ def test_every_bundled_benchmark_has_a_page_and_a_chart(bundled_site):
         assert chart.startswith(PNG_MAGIC) and len(chart) > 20_000
         assert 'src="trend.png"' in (folder / "index.html").read_text(encoding="utf-8")
     assert (site.index.parent / MARKER).is_file()
+    # a published site is world-readable (temp files start owner-only)
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in [site.index.parent, *site.index.parent.rglob("*")])
 
 
 def test_leaderboard_cells_match_the_ledger(bundled_site):

@@ -422,7 +422,7 @@ def build_site(out, *, ledger=None, studies=(), corrected: bool = True, progress
             pages.append(out / "study" / study.slug / "index.html")
         (tmp / "index.html").write_text(_index_page(book, rows, loaded, footer=footer), encoding="utf-8")
         (tmp / MARKER).write_text(f"algoeff {__version__} report\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a published site is world-readable
+        _publishable(tmp)
         _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -430,6 +430,13 @@ def build_site(out, *, ledger=None, studies=(), corrected: bool = True, progress
     index = out / "index.html"
     return Site(index=index, benchmarks=[b.key for b in benches], studies=[s.slug for s in loaded],
                 pages=[index, *pages])
+
+
+def _publishable(root: Path) -> None:
+    """World-readable, as a published site must be: mkdtemp and mkstemp (charts) create owner-only."""
+    os.chmod(root, 0o755)
+    for path in root.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
 
 def _swap(tmp: Path, out: Path) -> None:

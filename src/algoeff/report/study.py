@@ -117,13 +117,16 @@ def _validate(data, where: str) -> dict:
         c.interval(entry, "ci95_flops", f"{f}.ci95_flops")
     if not data["entries"]:
         c.fail("entries", [], "must list at least one recipe.")
-    frontier = c.seq(data.get("frontier", []), "frontier")
+    # an absent or null list is an empty one: a study may have no frontier or no curves to show
+    data["frontier"] = data.get("frontier") or []
+    data["curves"] = data.get("curves") or []
+    frontier = c.seq(data["frontier"], "frontier")
     if not all(isinstance(name, str) for name in frontier):
         c.fail("frontier", frontier, "must be a list of recipe names.")
     c.number(data, "doubling_time_months", "doubling_time_months")
     c.interval(data, "doubling_time_ci95_months", "doubling_time_ci95_months")
     c.number(data, "total_compute_flops", "total_compute_flops")
-    for i, curve in enumerate(c.seq(data.get("curves", []), "curves")):
+    for i, curve in enumerate(c.seq(data["curves"], "curves")):
         f = f"curves[{i}]"
         c.obj(curve, f)
         c.text(curve, "recipe", f"{f}.recipe", required=True)
