@@ -41,6 +41,8 @@ _EXPORTS: dict[str, str] = {
     "beats_target": "algoeff.track",
     "less_compute": "algoeff.track",
     "median_compute_to_target": "algoeff.track",
+    "build_site": "algoeff.report",
+    "load_study": "algoeff.report",
 }
 
 __all__ = sorted(_EXPORTS)
