@@ -259,7 +259,8 @@ def _bad(mutate):
      r"entries\[0\].compute_to_target_flops == -1.0, must be > 0\."),
     (lambda d: d["entries"][1].update(ci95_flops=[1.0]),
      r"entries\[1\].ci95_flops == \[1.0\], must be \[low, high\]"),
-    (lambda d: d["curves"][1]["points"][3].update(flops=None), r"curves\[1\].points\[3\].flops == null, must be a number\."),
+    (lambda d: d["curves"][1]["points"][3].update(flops=None),
+     r"curves\[1\].points\[3\].flops == null, must be a number\."),
     (lambda d: d.update(frontier=[1]), r"frontier == \[1\], must be a list of recipe names\."),
 ])
 def test_malformed_results_json_is_one_line_report_error(tmp_path, mutate, message):

@@ -29,7 +29,8 @@ h2 { font-size: 19px; margin: 30px 0 8px; border-bottom: 1px solid var(--line); 
 p.sub { color: var(--muted); margin: 0 0 14px; }
 a { color: var(--accent); }
 .headline { display: flex; flex-wrap: wrap; gap: 14px; margin: 14px 0 8px; }
-.figure { background: var(--soft); border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px; min-width: 190px; }
+.figure { background: var(--soft); border: 1px solid var(--line); border-radius: 8px;
+          padding: 10px 16px; min-width: 190px; }
 .figure .value { font-size: 26px; font-weight: 700; }
 .figure .label { color: var(--muted); font-size: 13px; }
 .figure .detail { font-size: 13px; }

@@ -342,7 +342,8 @@ def _index_page(ledger: Ledger, bench_rows: list[dict], studies: list[Study], *,
             esc(_ci_text(fit, short=True).replace("95% CI ", "")) if fit else esc(r["why"]),
         ])
     bench_table = table(["Benchmark", "Capability", "Entries", "Reduction factor", "Years",
-                         "Doubling time (months)", "95% CI (months)"], rows, numeric=(2, 3, 4, 5), table_id="benchmarks")
+                         "Doubling time (months)", "95% CI (months)"],
+                        rows, numeric=(2, 3, 4, 5), table_id="benchmarks")
     study_rows = []
     for s in studies:
         d = s.data
