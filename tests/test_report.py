@@ -345,6 +345,18 @@ def test_an_unrelated_folder_is_never_replaced(tmp_path):
 
 # -- edge cases ---------------------------------------------------------------------
 
+def test_study_where_no_recipe_reached_the_target(tmp_path):
+    data = study_results()
+    for e in data["entries"]:
+        e.update(compute_to_target_flops=None, ci95_flops=None, reduction_factor=None)
+    data.update(frontier=None, curves=None, doubling_time_months=None, doubling_time_ci95_months=None)
+    site = build_site(tmp_path / "site", ledger=evil_ledger(tmp_path), studies=[write_study(tmp_path / "s", data)])
+    page = (site.index.parent / "study" / "mnist1d" / "index.html").read_text(encoding="utf-8")
+    assert "no recipe reached the target" in page and "efficiency doubling time" not in page
+    header, *rows = cells(site.index.parent / "study" / "mnist1d" / "index.html", "study-table")
+    assert [r[4] for r in rows] == ["not reached"] * 3
+
+
 def test_benchmark_without_a_trend_still_has_a_page(tmp_path):
     path = tmp_path / "one.csv"
     write_ledger([Entry(benchmark="resnet50", publication="Only one", publication_link="",

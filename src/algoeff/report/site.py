@@ -275,6 +275,9 @@ def _study_page(study: Study, folder: Path, *, root: str, footer: str, progress)
             f"95% CI {fmt_number(ci[0])} to {'∞' if ci[1] is None else fmt_number(ci[1])} months")
         figures.append(headline_figure(f"{doubling:.1f} months", "efficiency doubling time", ci_text,
                                        ident="doubling-time"))
+    if not factors:
+        figures.append(headline_figure("not reached", "no recipe reached the target", target_text,
+                                       ident="reduction-factor"))
     if data.get("total_compute_flops"):
         figures.append(headline_figure(f"{data['total_compute_flops']:.2e} FLOPs", "total study compute",
                                        "every trial, tuning included"))
