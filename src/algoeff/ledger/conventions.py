@@ -1,0 +1,55 @@
+"""Ledger entries under one counting convention, and a warning when a comparison mixes them.
+
+The bundled ledger mixes three conventions: the vision rows count a multiply-add
+as 1 FLOP (Hernandez & Brown 2020), the translation rows as 2; the Seq2Seq row
+applies a 33% utilization discount and counts a 5-model ensemble. Reduction
+factors between entries are only like for like under one convention; the common
+target is algoeff.estimate.TARGET (2 FLOPs per multiply-add, no utilization
+discount, a single model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from algoeff.errors import EstimateError, LedgerError
+from algoeff.estimate.conventions import TARGET, Convention, convert_flops
+
+from .entry import Entry
+
+__all__ = ["entry_convention", "mixed_conventions", "normalize_entries", "normalize_entry"]
+
+
+def entry_convention(entry: Entry) -> Convention:
+    return Convention(entry.flops_per_mac, entry.utilization_discount, entry.models)
+
+
+def normalize_entry(entry: Entry, target: Convention = TARGET) -> Entry:
+    """``entry`` with its compute re-expressed under ``target`` (and its convention fields set to it)."""
+    source = entry_convention(entry)
+    if source == target:
+        return entry
+    try:
+        flops = convert_flops(entry.compute_flops, source, target, what=f"{entry.benchmark}/{entry.publication}")
+    except EstimateError as err:
+        where = f" (line {entry.source_line})" if entry.source_line else ""
+        raise LedgerError(f"{err}{where}; set its flops_per_mac to normalise it.") from None
+    note = f"normalised from {source.describe()} ({entry.compute_flops:.4g} FLOPs)"
+    return dataclasses.replace(entry, compute_flops=flops, flops_per_mac=target.flops_per_mac,
+                               utilization_discount=target.utilization_discount, models=target.models,
+                               notes=f"{entry.notes} [{note}]".strip())
+
+
+def normalize_entries(entries, target: Convention = TARGET) -> list[Entry]:
+    return [normalize_entry(e, target) for e in entries]
+
+
+def mixed_conventions(entries) -> str | None:
+    """A one-line description of the conventions ``entries`` mix, or None if they share one."""
+    groups: dict[Convention, list[str]] = {}
+    for entry in entries:
+        groups.setdefault(entry_convention(entry), []).append(entry.publication)
+    if len(groups) < 2:
+        return None
+    parts = [f"{', '.join(names)} ({conv.describe()})" for conv, names in groups.items()]
+    return "; ".join(parts)
