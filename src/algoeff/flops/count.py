@@ -1,0 +1,171 @@
+"""count_flops: one forward pass, or one training step, counted by the dispatcher."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch.utils._pytree import tree_flatten
+
+from algoeff.errors import CountError
+from algoeff.flops.mode import CountingMode, check_policy
+from algoeff.flops.report import FlopReport
+
+__all__ = ["count_flops", "to_meta"]
+
+
+def to_meta(model, optimizer=None):
+    """A copy of ``model`` (and ``optimizer``) on the meta device, without copying any data."""
+    memo = {}
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if id(tensor) in memo:
+            continue
+        meta = torch.empty_like(tensor, device="meta")
+        if isinstance(tensor, torch.nn.Parameter):
+            meta = torch.nn.Parameter(meta, requires_grad=tensor.requires_grad)
+        memo[id(tensor)] = meta
+    meta_model = copy.deepcopy(model, memo)
+    if optimizer is None:
+        return meta_model, None
+    groups = []
+    for group in optimizer.param_groups:
+        group = dict(group)
+        group["params"] = [memo[id(p)] for p in group["params"]]
+        groups.append(group)
+    try:
+        meta_optimizer = type(optimizer)(groups, **optimizer.defaults)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CountError(f"cannot rebuild {type(optimizer).__name__} on the meta device: {err}") from err
+    return meta_model, meta_optimizer
+
+
+def _as_args(inputs):
+    if isinstance(inputs, dict):
+        return (), dict(inputs)
+    if isinstance(inputs, (tuple, list)):
+        return tuple(inputs), {}
+    return (inputs,), {}
+
+
+def _move(value, device):
+    if isinstance(value, torch.Tensor):
+        if device.type == "meta":
+            return torch.empty_like(value, device="meta")
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_move(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _move(v, device) for k, v in value.items()}
+    return value
+
+
+def _default_loss(out):
+    tensors = [t for t in tree_flatten(out)[0]
+               if isinstance(t, torch.Tensor) and t.is_floating_point() and t.requires_grad]
+    if not tensors:
+        raise CountError("train=True: the model's output has no floating-point tensor that requires grad; "
+                         "pass loss_fn.")
+    loss = tensors[0].sum()
+    for tensor in tensors[1:]:
+        loss = loss + tensor.sum()
+    return loss
+
+
+def _first_line(err) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def count_flops(model, inputs, *, loss_fn=None, optimizer=None, train: bool = False, policy: str = "matmul",
+                causal: str = "full", device=None) -> FlopReport:
+    """Count one forward pass (``train=False``, under no_grad, eval mode) or one training step.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    inputs : Tensor, tuple of positional arguments, or dict of keyword arguments
+    loss_fn : callable(output) -> scalar, optional
+        Train mode only; default: the sum of the output's floating-point tensors.
+    optimizer : torch.optim.Optimizer, optional
+        Train mode only; its step is counted as the optimizer phase.
+    train : bool
+        Count forward, backward and (with ``optimizer``) the optimizer step.
+    policy : {"matmul", "all"}
+    causal : {"full", "half"}
+    device : None, "meta" or a device
+        ``"meta"`` counts shapes only: nothing is allocated or computed. The
+        user's model, gradients and optimizer state are never changed: a train
+        step on real tensors runs on a copy.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise CountError(f"model == {type(model).__name__}, must be a torch.nn.Module.")
+    check_policy(policy, causal)
+    if not isinstance(train, bool):
+        raise CountError(f"train == {train!r}, must be True or False.")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise CountError(f"optimizer == {type(optimizer).__name__}, must be a torch.optim.Optimizer.")
+    if not train and (optimizer is not None or loss_fn is not None):
+        raise CountError("optimizer and loss_fn count only with train=True.")
+    if loss_fn is not None and not callable(loss_fn):
+        raise CountError(f"loss_fn == {loss_fn!r}, must be callable.")
+    if device is not None:
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise CountError(f"device == {device!r}: {_first_line(err)}") from err
+
+    args, kwargs = _as_args(inputs)
+    if device is not None and device.type == "meta":
+        model, optimizer = to_meta(model, optimizer)
+        args, kwargs = _move(args, device), _move(kwargs, device)
+    else:
+        if train:  # leave the user's weights, gradients and optimizer state alone
+            model, optimizer = copy.deepcopy((model, optimizer))
+        if device is not None:
+            if not train:
+                model = copy.deepcopy(model)
+            model = model.to(device)
+            args, kwargs = _move(args, device), _move(kwargs, device)
+    if train:
+        for param in model.parameters():
+            param.grad = None
+
+    flags = {module: module.training for module in model.modules()}
+    model.train(train)
+    mode = CountingMode(policy, causal)
+    try:
+        with mode:
+            if train:
+                _train_step(model, args, kwargs, loss_fn, optimizer, mode)
+            else:
+                with torch.no_grad():
+                    _call(model, args, kwargs)
+    finally:
+        for module, flag in flags.items():
+            module.training = flag
+    return FlopReport.from_tallies([mode.tally], policy=policy, causal=causal)
+
+
+def _call(model, args, kwargs):
+    try:
+        return model(*args, **kwargs)
+    except (RuntimeError, TypeError, ValueError, IndexError) as err:
+        if isinstance(err, CountError):
+            raise
+        shapes = [tuple(a.shape) for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+        raise CountError(f"{type(model).__name__} failed on inputs of shape {shapes}: {_first_line(err)}") from err
+
+
+def _train_step(model, args, kwargs, loss_fn, optimizer, mode):
+    out = _call(model, args, kwargs)
+    loss = loss_fn(out) if loss_fn is not None else _default_loss(out)
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise CountError(f"loss_fn returned {type(loss).__name__} "
+                         f"{tuple(getattr(loss, 'shape', ()))}, must be a scalar tensor.")
+    loss.backward()
+    if optimizer is not None:
+        mode.in_optimizer = True
+        try:
+            optimizer.step()
+        finally:
+            mode.in_optimizer = False

@@ -1,0 +1,74 @@
+"""The counting mode: FlopCounterMode with policies, phases and uncounted ops.
+
+Phases are read off the dispatcher, not the user's code: an op that runs
+while the autograd engine executes a graph (``_current_graph_task_id() != -1``)
+is backward; an op inside ``Optimizer.step`` (global step hooks) is optimizer;
+anything else in the counted span is forward (the loss included).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from algoeff.errors import CountError
+from algoeff.flops import allops as _allops  # noqa: F401  (registers the "all" formulas)
+from algoeff.flops import matmul as _matmul  # noqa: F401  (registers attention, RNN formulas)
+from algoeff.flops.registry import CAUSAL, POLICIES, is_free, table
+from algoeff.flops.report import Tally
+
+__all__ = ["CountingMode", "check_policy"]
+
+
+def check_policy(policy, causal):
+    if policy not in POLICIES:
+        raise CountError(f"Unknown policy {policy!r}. Possible values are: {', '.join(map(repr, POLICIES))}.")
+    if causal not in CAUSAL:
+        raise CountError(f"Unknown causal {causal!r}. Possible values are: {', '.join(map(repr, CAUSAL))}.")
+    return policy, causal
+
+
+class CountingMode(FlopCounterMode):
+    """Counts into ``self.tally``; swap the tally to split a span (the optimizer step)."""
+
+    def __init__(self, policy: str = "matmul", causal: str = "full"):
+        super().__init__(display=False)
+        self._formulas = table(policy, causal)
+        # every known op, so that decomposition is decided the same way under both policies
+        self.flop_registry = self._formulas
+        self.tally = Tally()
+        self.in_optimizer = False
+
+    def _count_flops(self, func_packet, out, args, kwargs):
+        calls = self._formulas.get(func_packet)
+        if calls is None:
+            if not is_free(func_packet):
+                self.tally.uncounted[str(func_packet)] += 1
+            return out
+        if not calls:
+            return out
+        flops = mac = 0
+        for is_mac, fn in calls:
+            try:
+                n = int(fn(*args, **kwargs, out_val=out))
+            except Exception as err:  # a formula that cannot read these arguments
+                raise CountError(f"FLOP formula for {func_packet} failed: {err}") from err
+            flops += n
+            if is_mac:
+                mac += n
+        if not flops:
+            return out
+        tally = self.tally
+        if self.in_optimizer:
+            phase = "optimizer"
+        elif torch._C._current_graph_task_id() != -1:
+            phase = "backward"
+        else:
+            phase = "forward"
+            tally.mac_flops += mac
+        tally.phases[phase] += flops
+        tally.by_op[str(func_packet)] += flops
+        for parent in set(self.mod_tracker.parents):
+            if parent != "Global":
+                tally.by_module[parent] += flops
+        return out

@@ -1,0 +1,259 @@
+"""StepCounter: count a training step once per signature, then look it up.
+
+A step's signature is read at its first forward call of the model (a
+forward pre-hook): the input shapes and dtypes, train/eval mode, whether grad
+is enabled, and the model's structure and parameter shapes. On a miss the
+counting mode is entered from inside that hook and left at the end of the
+block, so the user's own forward, loss, backward and optimizer step are counted
+as they run; on a hit nothing is instrumented.
+
+The structure part is recomputed only when some module registers a parameter,
+buffer or submodule anywhere (global registration hooks bump a version), so a
+hit costs a hook call, a tuple of shapes and two dict lookups.
+
+The optimizer's share is cached apart, per optimizer and per whether its state
+is initialised (SGD-momentum's first step clones instead of updating the
+buffer), and counted inside the optimizer's own step hooks when it is new.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch.nn.modules.module import (
+    register_module_buffer_registration_hook,
+    register_module_module_registration_hook,
+    register_module_parameter_registration_hook,
+)
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+from algoeff.errors import CountError
+from algoeff.flops.mode import CountingMode, check_policy
+from algoeff.flops.report import FlopReport, Tally
+
+__all__ = ["StepCounter"]
+
+_STRUCTURE_VERSION = [0]
+
+
+def _bump(*args):
+    _STRUCTURE_VERSION[0] += 1
+
+
+# process-wide and cheap: they fire only when a module gains a parameter, buffer or child
+register_module_module_registration_hook(_bump)
+register_module_parameter_registration_hook(_bump)
+register_module_buffer_registration_hook(_bump)
+
+
+def _sig(value):
+    if isinstance(value, torch.Tensor):
+        return (value.shape, value.dtype)
+    if isinstance(value, (tuple, list)):
+        return tuple(_sig(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _sig(v)) for k, v in value.items())
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return type(value)
+
+
+def _optimizer_key(optimizer):
+    state = optimizer.state
+    warm = bool(state) and bool(next(iter(state.values())))
+    return (id(optimizer), type(optimizer), warm, len(optimizer.param_groups))
+
+
+class StepCounter:
+    """Per-step FLOPs of a training loop, counted once per signature.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model called inside each step (a DistributedDataParallel wrapper is fine).
+    policy : {"matmul", "all"}
+        Which ops count (see ``docs/flops.md``).
+    causal : {"full", "half"}
+        How causal attention counts.
+    recount : bool
+        Count every step (models whose work depends on the data).
+
+    Use ``with counter.step(): ...`` around forward, loss, backward and
+    ``optimizer.step()``; afterwards ``counter.last`` is that step's FlopReport.
+    """
+
+    def __init__(self, model, *, policy: str = "matmul", causal: str = "full", recount: bool = False):
+        if not isinstance(model, torch.nn.Module):
+            raise CountError(f"model == {type(model).__name__}, must be a torch.nn.Module.")
+        if not isinstance(recount, bool):
+            raise CountError(f"recount == {recount!r}, must be True or False.")
+        self.policy, self.causal = check_policy(policy, causal)
+        self.model = model
+        self.recount = recount
+        self.hits = 0
+        self.misses = 0
+        self.last: FlopReport | None = None
+        self._cache: dict = {}  # step key -> (model tally, signatures of later forward calls)
+        self._opt_cache: dict = {}  # optimizer key -> Tally
+        self._reports: dict = {}  # (step key, optimizer keys) -> FlopReport
+        self._unstable: set = set()
+        self._structure_version = -1
+        self._structure_id = 0
+        self._structures: dict = {}
+        self._active = False
+        self._step = _Step(self)
+        self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+
+    def step(self):
+        """Context manager around one training step."""
+        if self._active:
+            raise CountError("step() entered inside another step() of the same StepCounter.")
+        return self._step
+
+    def close(self):
+        """Remove the hook from the model."""
+        self._hook.remove()
+
+    # -- signature ---------------------------------------------------------------
+
+    def _structure(self) -> int:
+        if _STRUCTURE_VERSION[0] != self._structure_version:
+            self._structure_version = _STRUCTURE_VERSION[0]
+            shape = tuple(
+                (name, type(module).__name__,
+                 tuple((n, p.shape, p.requires_grad) for n, p in module.named_parameters(recurse=False)),
+                 tuple((n, b.shape) for n, b in module.named_buffers(recurse=False)))
+                for name, module in self.model.named_modules()
+            )
+            self._structure_id = self._structures.setdefault(shape, len(self._structures))
+        return self._structure_id
+
+    def _pre_forward(self, module, args, kwargs):
+        if not self._active:
+            return None
+        sig = (_sig(args), _sig(kwargs) if kwargs else ())
+        if self._key is not None:
+            self._seq.append(sig)
+            return None
+        key = (sig, module.training, torch.is_grad_enabled(), self._structure())
+        self._key = key
+        if self.recount or key in self._unstable or key not in self._cache:
+            mode = CountingMode(self.policy, self.causal)
+            mode.__enter__()
+            # the tracker's global module hooks start after this module's own call began
+            mode.mod_tracker._fw_pre_hook(module, args)
+            self._mode = mode
+        return None
+
+    # -- optimizer ---------------------------------------------------------------
+
+    def _pre_optimizer(self, optimizer, args, kwargs):
+        key = _optimizer_key(optimizer)
+        self._opt_keys.append(key)
+        if self._mode is not None:
+            self._saved_tally, self._mode.tally = self._mode.tally, Tally()
+            self._mode.in_optimizer = True
+            self._opt_counting = (key, self._mode)
+        elif self.recount or key not in self._opt_cache:
+            mode = CountingMode(self.policy, self.causal)
+            mode.__enter__()
+            mode.in_optimizer = True
+            self._opt_counting = (key, mode)
+
+    def _post_optimizer(self, optimizer, args, kwargs):
+        if self._opt_counting is None:
+            return
+        key, mode = self._opt_counting
+        self._opt_counting = None
+        self._opt_cache[key] = mode.tally
+        if mode is self._mode:
+            mode.tally, mode.in_optimizer = self._saved_tally, False
+        else:
+            mode.__exit__(None, None, None)
+            self._opt_fresh = True
+
+    # -- the block ---------------------------------------------------------------
+
+    def _enter(self):
+        self._active = True
+        self._key = None
+        self._seq = []
+        self._mode = None
+        self._opt_keys = []
+        self._opt_counting = None
+        self._opt_fresh = False
+        self._opt_hooks = (
+            register_optimizer_step_pre_hook(self._pre_optimizer),
+            register_optimizer_step_post_hook(self._post_optimizer),
+        )
+
+    def _exit(self, failed: bool):
+        for handle in self._opt_hooks:
+            handle.remove()
+        self._active = False
+        if self._opt_counting is not None:  # the optimizer step raised
+            key, mode = self._opt_counting
+            if mode is not self._mode:
+                mode.__exit__(None, None, None)
+        mode = self._mode
+        if mode is not None:
+            mode.__exit__(None, None, None)
+        self._mode = None
+        if failed:
+            return
+        key = self._key
+        if key is None:
+            # the model never ran inside the block: only optimizer work, if any
+            parts = [self._opt_cache[k] for k in self._opt_keys]
+            self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
+            return
+        if mode is not None:
+            self.misses += 1
+            model_tally = mode.tally
+            if not self.recount:
+                self._cache[key] = (model_tally, tuple(self._seq))
+                self._reports = {k: v for k, v in self._reports.items() if k[0] != key}
+            parts = [model_tally] + [self._opt_cache[k] for k in self._opt_keys]
+            self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
+            return
+        model_tally, seq = self._cache[key]
+        if tuple(self._seq) != seq:
+            # the calls after the first differed from the counted step: this step is
+            # taken from the cache, and later steps with this signature are counted
+            self._unstable.add(key)
+            warnings.warn(
+                "StepCounter: the model's forward calls in this step differed from the counted step "
+                "with the same first call; its FLOPs come from that step, and later steps with this "
+                "signature are recounted.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if self._opt_fresh:
+            self.misses += 1
+        else:
+            self.hits += 1
+        report_key = (key, tuple(self._opt_keys))
+        report = self._reports.get(report_key)
+        if report is None:
+            parts = [model_tally] + [self._opt_cache[k] for k in self._opt_keys]
+            report = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
+            self._reports[report_key] = report
+        self.last = report
+
+
+class _Step:
+    """The object ``StepCounter.step()`` returns: a plain context manager (cheaper than a generator)."""
+
+    __slots__ = ("counter",)
+
+    def __init__(self, counter):
+        self.counter = counter
+
+    def __enter__(self):
+        self.counter._enter()
+        return self.counter
+
+    def __exit__(self, exc_type, exc, tb):
+        self.counter._exit(exc_type is not None)
+        return False
