@@ -17,6 +17,7 @@ from algoeff.ledger import (
     validate_ledger,
     write_tables,
 )
+from algoeff.ledger.conventions import NORMALIZE_HELP, apply_convention
 from algoeff.ledger.entry import METHODS
 from algoeff.units import UNITS, from_flops
 
@@ -24,7 +25,7 @@ __all__ = ["EXTRA_LEDGER_COMMANDS", "add_ledger_options", "format_compute", "ope
 
 # Modules under algoeff.cli that add more `algoeff ledger` sub-commands, each
 # with register(ledger_subparsers).
-EXTRA_LEDGER_COMMANDS: list[str] = []
+EXTRA_LEDGER_COMMANDS: list[str] = ["ledger_check"]
 
 
 def add_ledger_options(parser: argparse.ArgumentParser, *, unit: bool = True) -> None:
@@ -59,6 +60,7 @@ def register(subparsers) -> None:
     add_ledger_options(show)
     show.add_argument("--benchmark", metavar="KEY", help="only this benchmark (key or alias)")
     show.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    show.add_argument("--normalize", action="store_true", help=NORMALIZE_HELP)
     show.set_defaults(func=_show)
 
     tables = sub.add_parser("tables", help="the README's Markdown tables, generated from the ledger")
@@ -105,7 +107,9 @@ def _show(args) -> int:
     benches = [ledger.benchmark(args.benchmark)] if args.benchmark else ledger.used_benchmarks()
     report = []
     for bench in benches:
-        entries = ledger.for_benchmark(bench.key)
+        entries, warning = apply_convention(ledger.for_benchmark(bench.key), normalize=args.normalize)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         on = {id(e) for e in frontier(entries)} if entries else set()
         base = entries[0] if entries else None
         report.append((bench, [(e, reduction_factor(e, base), id(e) in on) for e in entries]))

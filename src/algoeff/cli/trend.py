@@ -7,6 +7,7 @@ import sys
 
 from algoeff.cli.ledger import add_ledger_options, format_compute, open_ledger
 from algoeff.errors import LedgerError
+from algoeff.ledger.conventions import NORMALIZE_HELP, apply_convention
 from algoeff.trend import fit_trend, plot_trend
 
 __all__ = ["register"]
@@ -21,12 +22,16 @@ def register(subparsers) -> None:
     add_ledger_options(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout (dates ISO 8601)")
     parser.add_argument("--plot", metavar="FILE.png", help="save compute against date, fit and Moore's law")
+    parser.add_argument("--normalize", action="store_true", help=NORMALIZE_HELP)
     parser.set_defaults(func=_trend)
 
 
 def select_entries(args, ledger):
     """The entries the fit uses; the place to transform them (e.g. normalise conventions)."""
-    return ledger.for_benchmark(args.benchmark)
+    entries, warning = apply_convention(ledger.for_benchmark(args.benchmark), normalize=args.normalize)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return entries
 
 
 def _trend(args) -> int:
@@ -41,6 +46,7 @@ def _trend(args) -> int:
     if args.json:
         data = fit.to_dict()
         data["corrected"] = ledger.corrected
+        data["normalized"] = args.normalize
         print(json.dumps(data, indent=2))
         if args.plot:
             print(f"plot: {args.plot}", file=sys.stderr)
@@ -48,6 +54,8 @@ def _trend(args) -> int:
     unit = args.unit
     print(f"{bench.title} [{bench.key}]" + (f": {bench.capability}" if bench.capability else ""))
     print(f"values: {'corrected (errata applied)' if ledger.corrected else 'as listed (--seed-values)'}")
+    if args.normalize:
+        print("convention: normalised to 2 FLOPs per multiply-add, no utilization discount, single model")
     print(f"frontier ({fit.n_points} of {len(entries)} entries):")
     width = max(len(e.publication) for e in fit.frontier)
     for e, point in zip(fit.frontier, fit.to_dict()["frontier"]):

@@ -17,7 +17,8 @@ from algoeff.estimate.conventions import TARGET, Convention, convert_flops
 
 from .entry import Entry
 
-__all__ = ["entry_convention", "mixed_conventions", "normalize_entries", "normalize_entry"]
+__all__ = ["NORMALIZE_HELP", "apply_convention", "entry_convention", "mixed_conventions", "normalize_entries",
+           "normalize_entry"]
 
 
 def entry_convention(entry: Entry) -> Convention:
@@ -53,3 +54,20 @@ def mixed_conventions(entries) -> str | None:
         return None
     parts = [f"{', '.join(names)} ({conv.describe()})" for conv, names in groups.items()]
     return "; ".join(parts)
+
+
+NORMALIZE_HELP = ("put every entry in one counting convention first: 2 FLOPs per multiply-add, "
+                  "no utilization discount, single model (default: as listed, with a warning if they mix)")
+
+
+def apply_convention(entries, *, normalize: bool) -> tuple[list[Entry], str | None]:
+    """The entries to compare, and a warning when they mix conventions and are not normalised."""
+    entries = list(entries)
+    if normalize:
+        return normalize_entries(entries), None
+    mix = mixed_conventions(entries)
+    if mix is None:
+        return entries, None
+    key = entries[0].benchmark
+    return entries, (f"{key} mixes counting conventions, so its reduction factors compare unlike counts: {mix}; "
+                     "--normalize puts them in one")
