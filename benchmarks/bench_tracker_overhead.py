@@ -10,8 +10,13 @@ four ways, interleaved so that drift in the machine's load hits all alike:
     flopcounter     torch.utils.flop_counter.FlopCounterMode around every step (recounting each time)
 
 Reports the median of --repeats runs of each and the ratios to untracked.
+On a shared machine whole-loop times drift by tens of percent between runs, so
+the script also times single steps interleaved (an untracked, a tracked and a
+FlopCounterMode step in turn, each on its own copy of the model) and reports
+the ratio of median step times, and the median cost of one record() with and
+without a store, spread over an evaluation interval.
 
-    python benchmarks/bench_tracker_overhead.py [--steps 300] [--repeats 7] [--json]
+    python benchmarks/bench_tracker_overhead.py [--steps 1000] [--repeats 7] [--json]
 """
 
 from __future__ import annotations
@@ -79,9 +84,58 @@ def run(mode: str, x, y, make_model, steps: int, eval_every: int, batch_size: in
     return elapsed
 
 
+def interleaved(x, y, make_model, steps: int, batch_size: int, store_dir) -> dict:
+    """Median seconds per step of each mode, steps taken in turn; and record() costs."""
+    modes = ("untracked", "tracked", "flopcounter")
+    models, optimizers, times = {}, {}, {mode: [] for mode in modes}
+    for mode in modes:
+        torch.manual_seed(0)
+        models[mode] = make_model()
+        optimizers[mode] = torch.optim.Adam(models[mode].parameters(), lr=1e-2)
+    tracker = algoeff.ComputeTracker(models["tracked"], algoeff.Target("loss", 0.0, higher_is_better=False))
+
+    def train_step(mode, batch):
+        loss = nn.functional.cross_entropy(models[mode](x[batch]), y[batch])
+        optimizers[mode].zero_grad()
+        loss.backward()
+        optimizers[mode].step()
+
+    for i in range(steps + 10):
+        batch = torch.randint(0, len(x), (batch_size,))
+        for mode in modes[i % 3:] + modes[: i % 3]:
+            start = time.perf_counter()
+            if mode == "tracked":
+                with tracker.step():
+                    train_step(mode, batch)
+            elif mode == "flopcounter":
+                with FlopCounterMode(display=False):
+                    train_step(mode, batch)
+            else:
+                train_step(mode, batch)
+            if i >= 10:  # the first steps warm up allocators and count the step
+                times[mode].append(time.perf_counter() - start)
+    step_medians = {mode: statistics.median(t) for mode, t in times.items()}
+
+    record = {}
+    stored = algoeff.ComputeTracker(
+        models["tracked"], algoeff.Target("loss", 0.0, higher_is_better=False),
+        store=pathlib.Path(store_dir) / "record.db",
+    )
+    for name, t in (("memory", tracker), ("store", stored)):
+        costs = []
+        for i in range(50):
+            start = time.perf_counter()
+            t.record(loss=1.0 / (i + 1))
+            costs.append(time.perf_counter() - start)
+        record[name] = statistics.median(costs)
+    return {"median_step_seconds": step_medians,
+            "step_ratio_to_untracked": {m: step_medians[m] / step_medians["untracked"] for m in modes},
+            "median_record_seconds": record}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=7)
@@ -103,7 +157,15 @@ def main(argv=None) -> dict:
                 times[mode].append(
                     run(mode, x, y, example.cnn, args.steps, args.eval_every, args.batch_size, tmp)
                 )
+        per_step = interleaved(x, y, example.cnn, args.steps, args.batch_size, tmp)
     medians = {mode: statistics.median(t) for mode, t in times.items()}
+    untracked_step = per_step["median_step_seconds"]["untracked"]
+    # a tracked loop's expected ratio: per-step overhead plus one record() per evaluation interval
+    expected = {
+        name: per_step["step_ratio_to_untracked"]["tracked"]
+        + cost / (args.eval_every * untracked_step)
+        for name, cost in per_step["median_record_seconds"].items()
+    }
     result = {
         "steps": args.steps,
         "eval_every": args.eval_every,
@@ -114,6 +176,8 @@ def main(argv=None) -> dict:
         "median_seconds": medians,
         "ratio_to_untracked": {mode: medians[mode] / medians["untracked"] for mode in modes},
         "seconds": times,
+        "interleaved": per_step,
+        "interleaved_loop_ratio": {"tracked": expected["memory"], "tracked+store": expected["store"]},
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -123,6 +187,13 @@ def main(argv=None) -> dict:
     print(f"{'mode':<15} {'median s':>9} {'ratio':>7}")
     for mode in modes:
         print(f"{mode:<15} {medians[mode]:>9.3f} {result['ratio_to_untracked'][mode]:>7.3f}")
+    print(f"interleaved single steps ({args.steps} of each), median ms per step and ratio:")
+    for mode, seconds in per_step["median_step_seconds"].items():
+        print(f"{mode:<15} {1e3 * seconds:>9.3f} {per_step['step_ratio_to_untracked'][mode]:>7.3f}")
+    for name, seconds in per_step["median_record_seconds"].items():
+        print(f"record() {name:<7} {1e3 * seconds:>8.3f} ms")
+    print("loop ratio from interleaved figures (steps + one record per eval interval): "
+          f"tracked {expected['memory']:.3f}, tracked+store {expected['store']:.3f}")
     return result
 
 
