@@ -132,7 +132,7 @@ def count_flops(model, inputs, *, loss_fn=None, optimizer=None, train: bool = Fa
 
     flags = {module: module.training for module in model.modules()}
     model.train(train)
-    mode = CountingMode(policy, causal)
+    mode = CountingMode(policy, causal, meta=device is not None and device.type == "meta")
     try:
         with mode:
             if train:

@@ -9,6 +9,8 @@ anything else in the counted span is forward (the loss included).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from algoeff.errors import CountError
@@ -31,13 +33,26 @@ def check_policy(policy, causal):
 class CountingMode(FlopCounterMode):
     """Counts into ``self.tally``; swap the tally to split a span (the optimizer step)."""
 
-    def __init__(self, policy: str = "matmul", causal: str = "full"):
+    def __init__(self, policy: str = "matmul", causal: str = "full", *, meta: bool = False):
         super().__init__(display=False)
+        self._meta_sdpa = _MetaAttention() if meta else None
         self._formulas = table(policy, causal)
         # every known op, so that decomposition is decided the same way under both policies
         self.flop_registry = self._formulas
         self.tally = Tally()
         self.in_optimizer = False
+
+    def __enter__(self):
+        if self._meta_sdpa is not None:
+            self._meta_sdpa.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        try:
+            return super().__exit__(*exc)
+        finally:
+            if self._meta_sdpa is not None:
+                self._meta_sdpa.__exit__(*exc)
 
     def _count_flops(self, func_packet, out, args, kwargs):
         calls = self._formulas.get(func_packet)
@@ -72,3 +87,31 @@ class CountingMode(FlopCounterMode):
             if parent != "Global":
                 tally.by_module[parent] += flops
         return out
+
+
+class _MetaAttention(TorchFunctionMode):
+    """On meta tensors, send scaled_dot_product_attention to the kernel the CPU picks.
+
+    The meta device has no fused-attention choice, so SDPA falls back to the math
+    path, whose explicit causal mask hides ``is_causal`` from the formulas. Where
+    the CPU would run its flash kernel (4-D inputs, equal head dims and heads, no
+    dropout), call that kernel's meta function instead, so that meta and CPU
+    counts agree, ``causal="half"`` included.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention:
+            routed = _cpu_flash(*args, **kwargs)
+            if routed is not None:
+                return routed
+        return func(*args, **kwargs)
+
+
+def _cpu_flash(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    if not (query.device.type == "meta" and query.dim() == key.dim() == value.dim() == 4):
+        return None
+    if enable_gqa or dropout_p or query.shape[1] != key.shape[1] or not (query.shape[-1] == key.shape[-1] == value.shape[-1]):
+        return None
+    return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        query, key, value, 0.0, is_causal, attn_mask=attn_mask, scale=scale)[0]

@@ -71,7 +71,8 @@ def _free_ops() -> frozenset:
         "transpose", "permute", "expand", "squeeze", "unsqueeze", "select", "slice", "split",
         "split_with_sizes", "unsafe_split", "unbind", "chunk", "narrow", "view_as_real",
         "view_as_complex", "lift_fresh", "_conj", "conj", "resolve_conj", "resolve_neg", "unfold",
-        "diagonal", "flatten", "movedim", "numpy_T", "real", "_nested_tensor_size",
+        "diagonal", "flatten", "select_backward", "slice_backward", "unfold_backward",
+        "diagonal_backward", "as_strided_scatter", "slice_scatter", "select_scatter", "movedim", "numpy_T", "real", "_nested_tensor_size",
         # copies and data movement: bytes, not FLOPs
         "clone", "copy_", "_to_copy", "contiguous", "cat", "stack", "index", "index_select",
         "gather", "constant_pad_nd", "reflection_pad2d", "replication_pad2d", "roll", "flip",

@@ -59,6 +59,13 @@ def _sig(value):
     return type(value)
 
 
+def _on_meta(args, kwargs) -> bool:
+    for value in list(args) + list(kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            return value.device.type == "meta"
+    return False
+
+
 def _optimizer_key(optimizer):
     state = optimizer.state
     warm = bool(state) and bool(next(iter(state.values())))
@@ -139,7 +146,7 @@ class StepCounter:
         key = (sig, module.training, torch.is_grad_enabled(), self._structure())
         self._key = key
         if self.recount or key in self._unstable or key not in self._cache:
-            mode = CountingMode(self.policy, self.causal)
+            mode = CountingMode(self.policy, self.causal, meta=_on_meta(args, kwargs))
             mode.__enter__()
             # the tracker's global module hooks start after this module's own call began
             mode.mod_tracker._fw_pre_hook(module, args)
