@@ -196,9 +196,14 @@ def test_bad_model_and_target():
         ComputeTracker(_model(), 0.9)
 
 
-def test_no_use_after_finish():
-    tracker = ComputeTracker(_model(), ACC)
+def test_no_use_after_finish_and_no_hooks_left():
+    model = _model()
+    tracker = ComputeTracker(model, ACC)
+    with tracker.evaluate(), torch.no_grad():
+        model(torch.randn(2, 8))
+    assert model._forward_pre_hooks
     tracker.finish()
+    assert not model._forward_pre_hooks
     with pytest.raises(TrackError, match=r"record\(\) after finish\(\) \(run status 'finished'\)"):
         tracker.record(accuracy=1.0)
     with pytest.raises(TrackError, match=r"finish\(\) after finish\(\)"):

@@ -117,7 +117,9 @@ class ComputeTracker:
         Passed to ``algoeff.flops.StepCounter``.
     examples_per_step : int or None
         Training examples per step on this rank; None counts the leading
-        dimension of the first tensor passed to ``model`` in each step.
+        dimension of the first tensor passed to ``model``, summed over the
+        model's forward calls in the step (every micro-batch of gradient
+        accumulation counts).
     """
 
     def __init__(
@@ -412,6 +414,9 @@ class ComputeTracker:
         self._sync()
         self.status = status or ("diverged" if self.diverged else "finished")
         self._hook.remove()
+        for counter in (self._counter, self._eval_counter):
+            if counter is not None:
+                counter.close()  # leave no hooks on the model
         summary = self.summary()
         if self.store is not None:
             self.store.finish_run(self.run_id, status=self.status, summary=summary)
