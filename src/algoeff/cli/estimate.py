@@ -108,7 +108,7 @@ def _parse_shape(text: str | None) -> tuple[int, ...]:
     if not text:
         raise EstimateError("--model needs --input-shape, e.g. 1,3,224,224 (first dimension = batch).")
     try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+        shape = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise EstimateError(f"--input-shape == {text!r}, must be whole numbers separated by commas, "
                             "e.g. 1,3,224,224.") from None
@@ -117,11 +117,18 @@ def _parse_shape(text: str | None) -> tuple[int, ...]:
     return shape
 
 
-def load_model(spec: str):
-    """A model from SPEC: torchvision:NAME (untrained) or package.module:FACTORY."""
+def _split_spec(spec: str) -> tuple[str, str]:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise EstimateError(f"--model == {spec!r}, must be torchvision:NAME or package.module:FACTORY.")
+    return module_name, attr
+
+
+def load_model(spec: str):
+    """A model from SPEC: torchvision:NAME (untrained) or package.module:FACTORY."""
+    import torch
+
+    module_name, attr = _split_spec(spec)
     if module_name == "torchvision":
         try:
             import torchvision
@@ -135,13 +142,17 @@ def load_model(spec: str):
         factory = getattr(importlib.import_module(module_name), attr)
     except (ModuleNotFoundError, AttributeError) as err:
         raise EstimateError(f"--model {spec!r}: {err}.") from None
-    return factory()
+    model = factory()
+    if not isinstance(model, torch.nn.Module):
+        raise EstimateError(f"--model {spec!r} returned {type(model).__name__}, not a torch.nn.Module.")
+    return model
 
 
 def _ops(args) -> int:
     if args.model is not None:
         import torch
 
+        _split_spec(args.model)
         shape = _parse_shape(args.input_shape)
         model = load_model(args.model)
         model.eval()

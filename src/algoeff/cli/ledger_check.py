@@ -77,12 +77,14 @@ def _check(args) -> int:
             x = d.decomposition
             print(f"  {d.benchmark:<9}  {d.publication:<{w}}  {x.fewer_epochs:6.2f} x {x.fewer_flops_per_epoch:5.2f}"
                   f" = {x.reduction_factor:6.1f}   ({x.baseline_epochs:g} / {x.epochs:g} epochs, vs {d.baseline})")
+    if report.unmatched:
+        print()
+    for a in report.unmatched:
+        print(f"note: {a.path} matches no entry of this ledger")
     ok = sum(r.ok for r in rows)
     reproduce = sum(r.verdict == "reproduces" for r in rows)
     print()
     print(f"{reproduce} of {len(rows)} entries reproduce; {len(differing)} differ"
           + (f" ({sum(r.documented for r in differing)} explained in their analyses)" if differing else "")
           + ("" if report.ok else f"; {len(rows) - ok} need attention"))
-    for a in report.unmatched:
-        print(f"note: {a.path} matches no entry of this ledger")
     return 0 if report.ok else 1
