@@ -149,7 +149,7 @@ def _per_model_mac2(est: Estimate) -> float:
 
     # cross-checks compare counts, not conventions: utilization stays as estimated
     source = Convention(est.flops_per_mac, None, est.models)
-    return convert_flops(est.total_flops, source, dataclasses.replace(TARGET))
+    return convert_flops(est.total_flops, source, TARGET)
 
 
 def check_entry(entry: Entry, analysis: Analysis | None) -> CheckRow:
