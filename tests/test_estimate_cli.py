@@ -81,7 +81,7 @@ def test_hardware_json_and_human(capsys):
     (["ops", "--model", "os:getcwd", "--examples", "10", "--epochs", "1"], 1,
      "EstimateError: --model needs --input-shape, e.g. 1,3,224,224 (first dimension = batch)."),
     (["ops", "--model", "os:getcwd", "--input-shape", "1,x", "--examples", "10", "--epochs", "1"], 1,
-     "EstimateError: --input-shape == '1,x', must be whole numbers separated by commas, e.g. 1,3,224,224."),
+     "EstimateError: --input-shape == '1,x', must be whole numbers separated by commas or 'x', e.g. 1,3,224,224."),
     (["ops", "--model", "os:getcwd", "--input-shape", "1,3", "--examples", "10", "--epochs", "1"], 1,
      "EstimateError: --model 'os:getcwd' returned str, not a torch.nn.Module."),
     (["effective", "--benchmark", "nope"], 1, "Error: "),
@@ -104,7 +104,7 @@ def test_ops_counts_a_model(capsys, tmp_path, monkeypatch):
             return torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    code, out, err = run(capsys, "estimate", "ops", "--model", "tinymodel:make", "--input-shape", "5,8",
+    code, out, err = run(capsys, "estimate", "ops", "--model", "tinymodel:make", "--input-shape", "5x8",
                          "--examples", "1000", "--epochs", "2", "--json")
     assert code == 0, err
     data = json.loads(out)

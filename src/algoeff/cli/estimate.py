@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
+import re
 
 from algoeff.errors import CountError, EstimateError
 from algoeff.estimate import (
@@ -108,9 +108,10 @@ def _parse_shape(text: str | None) -> tuple[int, ...]:
     if not text:
         raise EstimateError("--model needs --input-shape, e.g. 1,3,224,224 (first dimension = batch).")
     try:
-        shape = tuple(int(part) for part in text.split(","))
+        # "1,3,224,224" or "1x3x224x224", as `algoeff flops` writes shapes
+        shape = tuple(int(part) for part in re.split(r"[,x]", text.lower()))
     except ValueError:
-        raise EstimateError(f"--input-shape == {text!r}, must be whole numbers separated by commas, "
+        raise EstimateError(f"--input-shape == {text!r}, must be whole numbers separated by commas or 'x', "
                             "e.g. 1,3,224,224.") from None
     if not shape or any(n <= 0 for n in shape):
         raise EstimateError(f"--input-shape == {text!r}, every dimension must be >= 1.")
