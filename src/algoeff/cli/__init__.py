@@ -19,7 +19,7 @@ from algoeff.errors import AlgoeffError
 __all__ = ["main", "build_parser"]
 
 # Modules under algoeff.cli that register commands, in the order help lists them.
-COMMANDS = ["ledger", "trend", "study", "report", "estimate"]
+COMMANDS = ["ledger", "trend", "study", "report", "estimate", "flops"]
 
 
 class Parser(argparse.ArgumentParser):

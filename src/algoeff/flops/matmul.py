@@ -194,3 +194,19 @@ def cudnn_rnn_backward_flop(x, weight, weight_stride0, weight_buf, hx, cx, outpu
         if output_mask[3]:
             flops += 2 * rows * gates * (w_ih[1] + w_hh[1])
     return flops
+
+
+# -- convolution backward ----------------------------------------------------------
+
+
+@formula(aten.convolution_backward, policy="matmul")
+def conv_backward_flop(grad_out, x, w, bias_sizes, stride, padding, dilation, transposed, output_padding, groups,
+                       output_mask, *, out_shape=None, **kwargs) -> int:
+    # PyTorch's own formula treats a grouped weight as dense in the weight gradient
+    # (a depthwise conv's backward comes out channels-times too large). Each of the
+    # input and weight gradients is one convolution with the forward's multiply-adds:
+    # batch * prod(w) per output position, w = [c_out, c_in / groups, *kernel].
+    from torch.utils.flop_counter import conv_flop_count
+
+    forward = conv_flop_count(x, w, grad_out, transposed=transposed)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))

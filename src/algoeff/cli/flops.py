@@ -1,0 +1,165 @@
+"""``algoeff flops``: FLOPs of one forward pass or training step of a model."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import json
+
+from algoeff.errors import CountError
+
+__all__ = ["register", "load_model", "parse_shape"]
+
+DTYPES = ("auto", "float32", "float16", "bfloat16", "long")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``1x3x224x224`` -> (1, 3, 224, 224); every size a positive integer."""
+    parts = text.lower().split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input shape {text!r} must be sizes joined by 'x', e.g. 1x3x224x224")
+    if any(size < 1 for size in shape):
+        raise argparse.ArgumentTypeError(f"input shape {text!r} has a size < 1")
+    return shape
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "flops", help="FLOPs of a model's forward pass or training step (multiply-add = 2 FLOPs)",
+        description="Count a model's FLOPs at the dispatcher: forward, backward and optimizer step, "
+                    "multiply-adds (the unit of torchvision's _ops), by module or op, and any op that ran "
+                    "without a formula.")
+    parser.add_argument("spec", metavar="SPEC",
+                        help="torchvision:NAME, or package.module:callable returning an nn.Module")
+    parser.add_argument("--input-shape", metavar="AxBx...", type=parse_shape, action="append", required=True,
+                        help="shape of an input tensor; repeat for a model with several inputs")
+    parser.add_argument("--input-dtype", choices=DTYPES, default="auto",
+                        help="auto: long (token ids) when the model's first layer is an nn.Embedding, "
+                             "else float32")
+    parser.add_argument("--train", action="store_true",
+                        help="count a training step: forward, backward of the output's sum, optimizer")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="count this optimizer's step (with --train)")
+    parser.add_argument("--policy", choices=("matmul", "all"), default="matmul",
+                        help="matmul: matmul, conv, attention, RNN cells; all: also elementwise, "
+                             "normalization, softmax, pooling, reductions, optimizer arithmetic")
+    parser.add_argument("--causal", choices=("full", "half"), default="full",
+                        help="causal attention: every score (full) or the unmasked triangle (half)")
+    parser.add_argument("--device", default=None,
+                        help="meta: count shapes only, no memory or compute (default: the CPU)")
+    parser.add_argument("--by", choices=("module", "op"), help="also list FLOPs by module or by op")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.set_defaults(func=_flops)
+
+
+def load_model(spec: str, *, device=None):
+    """Build the model SPEC names, on ``device`` (``meta`` allocates nothing)."""
+    import torch
+
+    kind, sep, name = spec.partition(":")
+    if not sep or not kind or not name:
+        raise CountError(f"SPEC {spec!r} must be torchvision:NAME or package.module:callable.")
+    with torch.device(device) if device is not None else _nullcontext():
+        if kind == "torchvision":
+            import torchvision
+
+            known = torchvision.models.list_models()
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=3)
+                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+                raise CountError(f"Unknown torchvision model {name!r}.{hint}")
+            kwargs = {"init_weights": False} if name in ("googlenet", "inception_v3") else {}
+            return torchvision.models.get_model(name, weights=None, **kwargs)
+        try:
+            module = importlib.import_module(kind)
+        except ImportError as err:
+            raise CountError(f"SPEC {spec!r}: cannot import {kind!r} ({err}).") from err
+        factory = getattr(module, name, None)
+        if not callable(factory):
+            raise CountError(f"SPEC {spec!r}: {kind} has no callable {name!r}.")
+        model = factory()
+    if not isinstance(model, torch.nn.Module):
+        raise CountError(f"SPEC {spec!r} returned {type(model).__name__}, must return a torch.nn.Module.")
+    return model
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _input_dtype(model, choice: str):
+    import torch
+
+    if choice == "auto":
+        first = next((m for m in model.modules() if not list(m.children())), None)
+        choice = "long" if isinstance(first, torch.nn.Embedding) else "float32"
+    return choice, {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+                    "long": torch.long}[choice]
+
+
+def _flops(args) -> int:
+    import torch
+
+    from algoeff.flops import count_flops
+
+    if args.optimizer and not args.train:
+        raise CountError("--optimizer counts only with --train.")
+    try:
+        device = None if args.device is None else torch.device(args.device)
+    except (RuntimeError, TypeError) as err:
+        raise CountError(f"--device {args.device!r}: {str(err).splitlines()[0]}") from err
+    model = load_model(args.spec, device=device)
+    dtype_name, dtype = _input_dtype(model, args.input_dtype)
+    where = device if device is not None else torch.device("cpu")
+    # token ids of 0 are valid for any vocabulary; float inputs are random
+    inputs = tuple(torch.zeros(shape, dtype=dtype, device=where) if dtype == torch.long
+                   else torch.randn(shape, device=where).to(dtype) for shape in args.input_shape)
+    optimizer = None
+    if args.optimizer:
+        cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[args.optimizer]
+        options = {"lr": 0.1, "momentum": 0.9} if args.optimizer == "sgd" else {"lr": 1e-3}
+        optimizer = cls(model.parameters(), **options)
+    report = count_flops(model, inputs, train=args.train, optimizer=optimizer, policy=args.policy,
+                         causal=args.causal, device=device)
+    shapes = ["x".join(map(str, s)) for s in args.input_shape]
+    if args.json:
+        data = {"spec": args.spec, "input_shapes": shapes, "input_dtype": dtype_name,
+                "train": args.train, "optimizer": args.optimizer,
+                "device": str(where), **report.to_dict()}
+        print(json.dumps(data, indent=2))
+        return 0
+    step = f"training step{f' ({args.optimizer})' if args.optimizer else ''}" if args.train else "forward (eval)"
+    print(f"{args.spec}  input {', '.join(shapes)} {dtype_name}  {step}  policy {report.policy}"
+          f"  causal {report.causal}")
+    rows = [("forward", report.forward), ("backward", report.backward), ("optimizer", report.optimizer),
+            ("total", report.total)]
+    for label, value in rows:
+        print(f"  {label:<10} {_human(value):>10} FLOPs  ({value:,})")
+    print(f"  {'MACs':<10} {_human(report.macs):>10}        forward multiply-adds (1 MAC = 2 FLOPs)")
+    if report.uncounted_ops:
+        listed = ", ".join(f"{op} x{n}" for op, n in report.uncounted_ops.items())
+        print(f"  uncounted (no formula, not in any figure): {listed}")
+    else:
+        print("  uncounted: none")
+    if args.by:
+        table = report.by_module if args.by == "module" else report.by_op
+        print(f"by {args.by}:")
+        width = max((len(k) for k in table), default=0)
+        for key, value in table.items():
+            share = value / report.total * 100 if report.total else 0.0
+            print(f"  {key:<{width}} {_human(value):>10} {share:6.1f}%")
+    return 0
+
+
+def _human(value: int) -> str:
+    for scale, suffix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if value >= scale:
+            return f"{value / scale:.3f} {suffix}"
+    return f"{value}"
