@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 
 import torch
 from torch.utils._pytree import tree_flatten
@@ -32,8 +33,11 @@ def to_meta(model, optimizer=None):
         group = dict(group)
         group["params"] = [memo[id(p)] for p in group["params"]]
         groups.append(group)
+    # each group carries every hyperparameter; pass on the defaults the constructor takes
+    accepted = inspect.signature(type(optimizer).__init__).parameters
+    defaults = {k: v for k, v in optimizer.defaults.items() if k in accepted}
     try:
-        meta_optimizer = type(optimizer)(groups, **optimizer.defaults)
+        meta_optimizer = type(optimizer)(groups, **defaults)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CountError(f"cannot rebuild {type(optimizer).__name__} on the meta device: {err}") from err
     return meta_model, meta_optimizer
