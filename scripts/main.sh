@@ -11,4 +11,5 @@ run() { echo "\$ algoeff $*" >&2; .venv/bin/algoeff "$@"; }
 
 run ledger tables --write "$out/ledger-tables.md"
 run trend --benchmark alexnet --plot "$out/alexnet-trend.png"
+run study mnist1d --quick --out "$out/study-mnist1d"
 run report --study "$out/study-mnist1d" --out "$out/site"
