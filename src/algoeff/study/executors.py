@@ -110,6 +110,7 @@ def _run_ray(trials, spec, on_result, *, workers: int, address: str | None) -> N
             where = "a local Ray instance" if address is None else f"the Ray cluster at {address!r}"
             raise StudyError(f"cannot start or reach {where}: {err}") from err
         started = True
+    refs = {}
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(execute_trial)
         refs = {remote.remote(spec, trial): trial for trial in trials}
@@ -129,3 +130,7 @@ def _run_ray(trials, spec, on_result, *, workers: int, address: str | None) -> N
     finally:
         if started:
             ray.shutdown()
+        else:
+            # a cluster we did not start keeps running: drop this study's remaining tasks
+            for ref in refs:
+                ray.cancel(ref, force=True)

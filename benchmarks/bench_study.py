@@ -1,0 +1,74 @@
+"""Wall time of ``algoeff study`` (targets: --quick < 2 min, default < 15 min, 2 workers >= 1.8x 1 worker).
+
+Each study runs in a fresh subprocess on a fresh store (nothing reused), as a user runs it:
+
+    quick      algoeff study WORKLOAD --quick                    (workers: every core)
+    default    algoeff study WORKLOAD                             (only with --default: minutes)
+    scaling    the same small plan with --workers 1 and --workers 2, interleaved
+               (--scaling-args; default: the quick sweep, 2 seeds), speed-up = t(1) / t(2)
+
+Reports the median of --repeats runs of each. Timings depend on the machine's
+load: on a shared machine they are upper bounds of what an idle one does.
+
+    python benchmarks/bench_study.py [--workload mnist1d] [--repeats 1] [--default] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run_study(args: list[str]) -> float:
+    """Seconds one study takes, start to finish, in its own process and folder."""
+    with tempfile.TemporaryDirectory(prefix="bench-study-") as out:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "algoeff", "study", *args, "--out", out, "--json"],
+                       check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default="mnist1d")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--default", action="store_true", help="also time the default study (minutes)")
+    parser.add_argument("--skip-quick", action="store_true")
+    parser.add_argument("--scaling-args", default="--quick --seeds 2",
+                        help="study options of the 1-vs-2-worker comparison")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    results = {"workload": args.workload, "cores": len(os.sched_getaffinity(0)), "repeats": args.repeats}
+    if not args.skip_quick:
+        times = [run_study([args.workload, "--quick"]) for _ in range(args.repeats)]
+        results["quick_s"] = statistics.median(times)
+        results["quick_target_s"] = 120
+    scaling = {1: [], 2: []}
+    for _ in range(args.repeats):
+        for workers in (1, 2):  # interleaved: drift in load hits both
+            scaling[workers].append(run_study([args.workload, *args.scaling_args.split(), "--workers", str(workers)]))
+    results["scaling_args"] = args.scaling_args
+    results["workers_1_s"] = statistics.median(scaling[1])
+    results["workers_2_s"] = statistics.median(scaling[2])
+    results["speedup_2_workers"] = results["workers_1_s"] / results["workers_2_s"]
+    results["speedup_target"] = 1.8
+    if args.default:
+        results["default_s"] = statistics.median(run_study([args.workload]) for _ in range(args.repeats))
+        results["default_target_s"] = 900
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for key, value in results.items():
+            print(f"{key:20} {value:.2f}" if isinstance(value, float) else f"{key:20} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
