@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "beats_target": "algoeff.track",
     "less_compute": "algoeff.track",
     "median_compute_to_target": "algoeff.track",
+    "get_workload": "algoeff.workloads",
     "build_site": "algoeff.report",
     "load_study": "algoeff.report",
 }
