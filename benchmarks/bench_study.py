@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,13 +26,27 @@ import tempfile
 import time
 
 
+CPU_SECONDS: list[float] = []  # CPU time of each study (its process and its workers)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_study(args: list[str]) -> float:
-    """Seconds one study takes, start to finish, in its own process and folder."""
+    """Seconds one study takes, start to finish, in its own process and folder.
+
+    Its CPU seconds go to CPU_SECONDS: on a loaded machine, CPU time / workers
+    estimates what an idle machine's wall time would be.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-study-") as out:
-        start = time.perf_counter()
+        cpu, start = _children_cpu(), time.perf_counter()
         subprocess.run([sys.executable, "-m", "algoeff", "study", *args, "--out", out, "--json"],
                        check=True, stdout=subprocess.DEVNULL)
-        return time.perf_counter() - start
+        wall = time.perf_counter() - start
+        CPU_SECONDS.append(_children_cpu() - cpu)
+        return wall
 
 
 def main() -> int:
@@ -49,15 +64,20 @@ def main() -> int:
     if not args.skip_quick:
         times = [run_study([args.workload, "--quick"]) for _ in range(args.repeats)]
         results["quick_s"] = statistics.median(times)
+        results["quick_cpu_s"] = statistics.median(CPU_SECONDS[-len(times):])
         results["quick_target_s"] = 120
     scaling = {1: [], 2: []}
+    cpu = {1: [], 2: []}
     for _ in range(args.repeats):
         for workers in (1, 2):  # interleaved: drift in load hits both
             scaling[workers].append(run_study([args.workload, *args.scaling_args.split(), "--workers", str(workers)]))
+            cpu[workers].append(CPU_SECONDS[-1])
     results["scaling_args"] = args.scaling_args
     results["workers_1_s"] = statistics.median(scaling[1])
     results["workers_2_s"] = statistics.median(scaling[2])
     results["speedup_2_workers"] = results["workers_1_s"] / results["workers_2_s"]
+    results["workers_1_cpu_s"] = statistics.median(cpu[1])
+    results["workers_2_cpu_s"] = statistics.median(cpu[2])
     results["speedup_target"] = 1.8
     if args.default:
         results["default_s"] = statistics.median(run_study([args.workload]) for _ in range(args.repeats))
