@@ -266,8 +266,9 @@ class _MBConv(nn.Module):
 class EfficientNet(nn.Module):
     """A swish stem, MBConv blocks with squeeze-excitation, a 1x1 head, dropout (EfficientNet-B0 pattern)."""
 
-    # (expand, output channels in units of width/2, kernel, stride, repeats), B0's stages shortened
-    PLAN = ((1, 2, 3, 1, 1), (6, 3, 3, 2, 2), (6, 5, 5, 2, 2), (6, 10, 3, 2, 2))
+    # (expand, output channels in units of width/2, kernel, stride, repeats): B0's first stages
+    # (16, 24, 40, 80 channels; expand 1 then 6; kernels 3, 3, 5, 3), one block each to fit a CPU
+    PLAN = ((1, 2, 3, 1, 1), (6, 3, 3, 2, 1), (6, 5, 5, 2, 1), (6, 10, 3, 2, 1))
 
     def __init__(self, in_shape, num_classes, *, width=16, dropout=0.2, kernel=5, dims=1):
         super().__init__()
