@@ -82,6 +82,34 @@ def test_target_is_a_fixed_number_from_the_data_file(name):
     assert 0.5 < wl.target.threshold < 1
 
 
+def test_has_reached_target_reads_the_target_metric():
+    wl = get_workload("mnist1d")
+    level = wl.target.threshold
+    assert wl.has_reached_target({"test_accuracy": level, "test_loss": 9.0})
+    assert not wl.has_reached_target({"test_accuracy": level - 0.001})
+    assert not wl.has_reached_target({"test_loss": 0.1})  # no accuracy: not reached
+    assert not wl.has_reached_target({"test_accuracy": float("nan")})
+
+
+def test_measure_target_averages_the_baselines_final_accuracy(monkeypatch):
+    from algoeff.workloads import measure
+
+    wl = get_workload("mnist1d")
+    calls = []
+
+    def fake_run_trial(recipe, config, seed, *, full_schedule=False):
+        calls.append((recipe, config, seed, full_schedule))
+        return {"config": {"lr": 0.1}, "final_metric": [0.7, 0.8, 0.9][seed], "total_train_flops": 10, "wall_s": 1.0}
+
+    monkeypatch.setattr(wl, "run_trial", fake_run_trial)
+    monkeypatch.setattr(measure, "get_workload", lambda name: wl)
+    result = measure.measure_target("mnist1d", seeds=3)
+    # the baseline's defaults (config None), its full schedule, seeds 0-2
+    assert calls == [("alexnet-2012", None, seed, True) for seed in range(3)]
+    assert result["final_metrics"] == [0.7, 0.8, 0.9]
+    assert math.isclose(result["mean"], 0.8) and math.isclose(result["stdev"], 0.1)
+
+
 def test_unknown_recipe_lists_the_known_ones():
     with pytest.raises(StudyError, match=r"Unknown recipe 'vgg-2014' for workload 'mnist1d'. Possible values are: 'mlp-1986', 'alexnet-2012'"):
         get_workload("mnist1d").recipe("vgg-2014")

@@ -116,6 +116,10 @@ class Workload(abc.ABC):
         known = ", ".join(repr(r.name) for r in self.recipes())
         raise StudyError(f"Unknown recipe {name!r} for workload {self.name!r}. Possible values are: {known}.")
 
+    def has_reached_target(self, metrics: dict) -> bool:
+        """Whether an evaluation's metrics reach the target (data-driven, as in AlgoPerf)."""
+        return self.target.reached(metrics.get(self.target.metric, float("nan")))
+
     @property
     def baseline(self) -> Recipe:
         """The recipe whose full-schedule accuracy fixed the target."""
