@@ -123,6 +123,30 @@ def test_imagenet_recipes_build_torchvision_models_without_weights(tmp_path, rec
         assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 3)
 
 
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"device": "tpu"}, r"Unknown device 'tpu'. Possible values are: 'cpu', 'cuda'\."),
+        ({"image_size": 8}, r"image_size == 8, must be an integer >= 16\."),
+        ({"workers": -1}, r"workers == -1, must be an integer >= 0\."),
+    ],
+)
+def test_imagenet_bad_config(tmp_path, config, message):
+    wl = get_workload("imagenet", data_dir=make_imagenet(tmp_path, per_class=1))
+    with pytest.raises(StudyError, match=message):
+        wl.run_trial("alexnet-2012", config, 0)
+
+
+def test_cuda_without_a_gpu_is_a_study_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    wl = get_workload("imagenet", data_dir=make_imagenet(tmp_path, per_class=1))
+    with pytest.raises(StudyError, match=r"device == 'cuda', but torch finds no CUDA device"):
+        wl.run_trial("alexnet-2012", {"device": "cuda"}, 0)
+
+
 def test_imagenet_missing_val(tmp_path):
     make_imagenet(tmp_path, per_class=1)
     import shutil

@@ -29,6 +29,7 @@ class VisionWorkload(Workload):
         **Workload.CONFIG_KEYS,
         "image_size": "training and evaluation crop in pixels (>= 16)",
         "workers": "DataLoader worker processes (>= 0)",
+        "device": "'cpu' or 'cuda' (the current CUDA device)",
     }
 
     #: the TOML data file; set by subclasses
@@ -87,6 +88,14 @@ class VisionWorkload(Workload):
             raise StudyError(f"image_size == {merged.get('image_size')!r}, must be an integer >= 16.")
         if "workers" in merged and not (_integer(merged["workers"]) and merged["workers"] >= 0):
             raise StudyError(f"workers == {merged['workers']!r}, must be an integer >= 0.")
+        device = merged.get("device", "cpu")
+        if device not in ("cpu", "cuda"):
+            raise StudyError(f"Unknown device {device!r}. Possible values are: 'cpu', 'cuda'.")
+        if device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise StudyError("device == 'cuda', but torch finds no CUDA device; use device = 'cpu'.")
         return merged
 
     def build_model(self, config: dict):
@@ -115,13 +124,17 @@ class VisionWorkload(Workload):
                                   num_workers=workers, generator=generator)
         test_loader = DataLoader(test_set, batch_size=batch, num_workers=workers)
 
+        device = torch.device(config.get("device", "cpu"))
+
         def batches():
             while True:
-                yield from train_loader
+                for images, labels in train_loader:
+                    yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 
         def evaluate(model):
             correct1 = correct5 = loss = count = 0
             for images, labels in test_loader:
+                images, labels = images.to(device), labels.to(device)
                 logits = model(images)
                 loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
                 top = logits.topk(min(5, logits.shape[1]), dim=1).indices
@@ -135,7 +148,7 @@ class VisionWorkload(Workload):
                 "test_loss": loss if math.isfinite(loss) else float("nan"),
             }
 
-        return self.build_model(config), batches(), len(train_set) // batch, evaluate
+        return self.build_model(config).to(device), batches(), len(train_set) // batch, evaluate
 
 
 class _Transformed:
