@@ -49,6 +49,17 @@ def test_unknown_workload_lists_the_known_ones():
         get_workload("mnist2d")
 
 
+def test_missing_torchvision_breaks_only_the_image_workloads(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchvision" else find_spec(name, *a))
+    for name in ("cifar10", "imagenet"):
+        with pytest.raises(StudyError, match=rf"the {name} workload needs torchvision: pip install 'algoeff\[vision\]'"):
+            get_workload(name, data_dir="anywhere")
+    assert get_workload("mnist1d").name == "mnist1d" and get_workload("digits").name == "digits"
+
+
 def test_generated_workload_rejects_a_data_dir(tmp_path):
     with pytest.raises(StudyError, match="data_dir .* is not used"):
         get_workload("mnist1d", data_dir=tmp_path)
