@@ -51,6 +51,21 @@ def test_trend_plot_writes_a_png(tmp_path, capsys):
     assert f"plot: {path}" in capsys.readouterr().out
 
 
+def test_trend_plot_draws_dollar_signs_as_text(tmp_path, capsys):
+    # "$...$" in a publication name would start mathtext; a lone "$" made matplotlib raise
+    ledger = tmp_path / "dollars.csv"
+    ledger.write_text(
+        SEED_CSV.read_text().splitlines()[0] + "\n"
+        "Toy,1/1/2015,Net $5,,10,1,,\n"
+        "Toy,1/1/2016,Net $x^2$ and $,,5,2,,\n"
+        "Toy,1/1/2017,Net \\frac{$,,2,5,,\n", encoding="utf-8")
+    path = tmp_path / "toy.png"
+    assert cli.main(["trend", "--benchmark", "Toy", "--ledger", str(ledger), "--plot", str(path)]) == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert capsys.readouterr().err == ""
+
+
 def test_trend_plot_into_a_missing_folder_is_one_line(tmp_path, capsys):
     assert cli.main(["trend", "--benchmark", "alexnet", "--plot", str(tmp_path / "no" / "x.png")]) == 1
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

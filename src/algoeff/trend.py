@@ -175,7 +175,9 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     fy = [from_flops(e.compute_flops, unit) for e in fit.frontier]
     ax.plot(fx, fy, "o-", color="C0", label="frontier", zorder=3)
     for e, y in zip(fit.frontier, fy):
-        ax.annotate(e.publication, (e.date, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        # parse_math=False: a publication name with "$" is text, not mathtext
+        ax.annotate(e.publication, (e.date, y), textcoords="offset points", xytext=(5, 5), fontsize=8,
+                    parse_math=False)
     steps = 50
     months = [fit.span_months * i / steps for i in range(steps + 1)]
     dates = [base.date + dt.timedelta(days=m * DAYS_PER_MONTH) for m in months]
@@ -187,7 +189,8 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     ax.set_yscale("log")
     ax.set_xlabel("publication date")
     ax.set_ylabel(f"training compute to reach the benchmark ({unit}, log scale)")
-    ax.set_title(title or f"{fit.benchmark}: {fit.reduction_factor:.1f}x less compute over {fit.span_years:.1f} years")
+    ax.set_title(title or f"{fit.benchmark}: {fit.reduction_factor:.1f}x less compute over {fit.span_years:.1f} years",
+                 parse_math=False)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
@@ -196,6 +199,7 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     os.close(fd)
     try:
         fig.savefig(tmp, format="png")
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a plot is meant to be shared
         os.replace(tmp, path)
     finally:
         plt.close(fig)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import re
+import sys
 
 from algoeff.errors import CountError, EstimateError
 from algoeff.estimate import (
@@ -17,6 +16,7 @@ from algoeff.estimate import (
     load_catalog,
     load_utilizations,
 )
+from algoeff.flops.models import load_model, parse_shape
 from algoeff.units import format_compute
 
 __all__ = ["register"]
@@ -104,58 +104,14 @@ def _print_estimate(est, args, lines) -> int:
     return 0
 
 
-def _parse_shape(text: str | None) -> tuple[int, ...]:
-    if not text:
-        raise EstimateError("--model needs --input-shape, e.g. 1,3,224,224 (first dimension = batch).")
-    try:
-        # "1,3,224,224" or "1x3x224x224", as `algoeff flops` writes shapes
-        shape = tuple(int(part) for part in re.split(r"[,x]", text.lower()))
-    except ValueError:
-        raise EstimateError(f"--input-shape == {text!r}, must be whole numbers separated by commas or 'x', "
-                            "e.g. 1,3,224,224.") from None
-    if not shape or any(n <= 0 for n in shape):
-        raise EstimateError(f"--input-shape == {text!r}, every dimension must be >= 1.")
-    return shape
-
-
-def _split_spec(spec: str) -> tuple[str, str]:
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise EstimateError(f"--model == {spec!r}, must be torchvision:NAME or package.module:FACTORY.")
-    return module_name, attr
-
-
-def load_model(spec: str):
-    """A model from SPEC: torchvision:NAME (untrained) or package.module:FACTORY."""
-    import torch
-
-    module_name, attr = _split_spec(spec)
-    if module_name == "torchvision":
-        try:
-            import torchvision
-        except ModuleNotFoundError:
-            raise EstimateError("--model torchvision:NAME needs torchvision: pip install 'algoeff[vision]'") from None
-        names = sorted(torchvision.models.list_models())
-        if attr not in names:
-            raise EstimateError(f"Unknown torchvision model {attr!r}. Possible values are: {', '.join(names)}.")
-        return torchvision.models.get_model(attr, weights=None)  # never downloads weights
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ModuleNotFoundError, AttributeError) as err:
-        raise EstimateError(f"--model {spec!r}: {err}.") from None
-    model = factory()
-    if not isinstance(model, torch.nn.Module):
-        raise EstimateError(f"--model {spec!r} returned {type(model).__name__}, not a torch.nn.Module.")
-    return model
-
-
 def _ops(args) -> int:
     if args.model is not None:
         import torch
 
-        _split_spec(args.model)
-        shape = _parse_shape(args.input_shape)
-        model = load_model(args.model)
+        if not args.input_shape:
+            raise EstimateError("--model needs --input-shape, e.g. 1x3x224x224 (first dimension = batch).")
+        shape = parse_shape(args.input_shape, source="--input-shape")
+        model = load_model(args.model, source="--model")
         model.eval()
         try:
             est = estimate_ops_from_model(model, torch.zeros(shape), examples=args.examples, epochs=args.epochs,
@@ -255,7 +211,7 @@ def _effective(args) -> int:
         return 0
     if warning:
         print(f"warning: {bench.key} mixes counting conventions: {warning}; --normalize puts them in one.",
-              file=__import__("sys").stderr)
+              file=sys.stderr)
     print(f"{bench.title} [{bench.key}]: {fit.baseline.publication} ({fit.baseline.date.isoformat()}) -> "
           f"{best.publication} ({best.date.isoformat()}), {months:.1f} months")
     print(f"algorithmic factor  {result.algorithmic_factor:.1f}x less compute for the same capability")

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-import importlib
 import json
 
 from algoeff.errors import CountError
+from algoeff.flops.models import load_model, parse_shape
 
-__all__ = ["register", "load_model", "parse_shape"]
+__all__ = ["register"]
 
 DTYPES = ("auto", "float32", "float16", "bfloat16", "long")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``1x3x224x224`` -> (1, 3, 224, 224); every size a positive integer."""
-    parts = text.lower().split("x")
+def _shape_arg(text: str) -> tuple[int, ...]:
     try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"input shape {text!r} must be sizes joined by 'x', e.g. 1x3x224x224")
-    if any(size < 1 for size in shape):
-        raise argparse.ArgumentTypeError(f"input shape {text!r} has a size < 1")
-    return shape
+        return parse_shape(text)
+    except CountError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def register(subparsers) -> None:
@@ -35,7 +29,7 @@ def register(subparsers) -> None:
                     "without a formula.")
     parser.add_argument("spec", metavar="SPEC",
                         help="torchvision:NAME, or package.module:callable returning an nn.Module")
-    parser.add_argument("--input-shape", metavar="AxBx...", type=parse_shape, action="append", required=True,
+    parser.add_argument("--input-shape", metavar="AxBx...", type=_shape_arg, action="append", required=True,
                         help="shape of an input tensor; repeat for a model with several inputs")
     parser.add_argument("--input-dtype", choices=DTYPES, default="auto",
                         help="auto: long (token ids) when the model's first layer is an nn.Embedding, "
@@ -53,45 +47,6 @@ def register(subparsers) -> None:
     parser.add_argument("--by", choices=("module", "op"), help="also list FLOPs by module or by op")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.set_defaults(func=_flops)
-
-
-def load_model(spec: str, *, device=None):
-    """Build the model SPEC names, on ``device`` (``meta`` allocates nothing)."""
-    import torch
-
-    kind, sep, name = spec.partition(":")
-    if not sep or not kind or not name:
-        raise CountError(f"SPEC {spec!r} must be torchvision:NAME or package.module:callable.")
-    with torch.device(device) if device is not None else _nullcontext():
-        if kind == "torchvision":
-            import torchvision
-
-            known = torchvision.models.list_models()
-            if name not in known:
-                close = difflib.get_close_matches(name, known, n=3)
-                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise CountError(f"Unknown torchvision model {name!r}.{hint}")
-            kwargs = {"init_weights": False} if name in ("googlenet", "inception_v3") else {}
-            return torchvision.models.get_model(name, weights=None, **kwargs)
-        try:
-            module = importlib.import_module(kind)
-        except ImportError as err:
-            raise CountError(f"SPEC {spec!r}: cannot import {kind!r} ({err}).") from err
-        factory = getattr(module, name, None)
-        if not callable(factory):
-            raise CountError(f"SPEC {spec!r}: {kind} has no callable {name!r}.")
-        model = factory()
-    if not isinstance(model, torch.nn.Module):
-        raise CountError(f"SPEC {spec!r} returned {type(model).__name__}, must return a torch.nn.Module.")
-    return model
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _input_dtype(model, choice: str):
