@@ -58,8 +58,9 @@ def entries_chart(entries, path, *, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     ax.scatter([e.date for e in entries], [from_flops(e.compute_flops) for e in entries], color="C0", s=30)
     for e in entries:
-        ax.annotate(plain(e.publication), (e.date, from_flops(e.compute_flops)), textcoords="offset points",
-                    xytext=(5, 5), fontsize=8)
+        label = ax.annotate(plain(e.publication), (e.date, from_flops(e.compute_flops)),
+                            textcoords="offset points", xytext=(5, 5), fontsize=8)
+        label.set_in_layout(False)
     ax.set_yscale("log")
     ax.set_xlabel("publication date")
     ax.set_ylabel("training compute to reach the benchmark (tfs-days, log scale)")
@@ -76,8 +77,7 @@ def accuracy_chart(data: dict, path) -> Path:
     target = data["target"]
     metric = target["metric"]
     order = [e["recipe"] for e in data["entries"]]
-    titles = {e["recipe"]: plain(e.get("title") or e["recipe"]) for e in data["entries"]}
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=120)
     labelled = set()
     for curve in data.get("curves", []):
         recipe = curve["recipe"]
@@ -89,7 +89,8 @@ def accuracy_chart(data: dict, path) -> Path:
         best = bool(curve.get("best"))
         label = None
         if best and recipe not in labelled:
-            label = titles.get(recipe, plain(recipe))
+            # recipe keys, not titles: the page's table pairs each key with its title
+            label = plain(recipe)
             labelled.add(recipe)
         ax.plot([x for x, _ in points], [y for _, y in points], "-", color=colour,
                 lw=1.8 if best else 0.8, alpha=0.95 if best else 0.35, label=label)
@@ -101,9 +102,10 @@ def accuracy_chart(data: dict, path) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("training compute (FLOPs, log scale)")
     ax.set_ylabel(plain(metric.replace("_", " ")))
-    ax.set_title(plain(f"{data.get('title') or data['workload']}: {metric.replace('_', ' ')} against compute"))
+    ax.set_title(plain(f"{data['workload']}: {metric.replace('_', ' ')} against training compute"))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    # outside the axes: inside, a legend of eight recipes hides the curves it names
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     return _save(fig, Path(path))
 
@@ -114,7 +116,7 @@ def compute_to_target_chart(data: dict, path) -> Path:
     frontier = set(data.get("frontier", []))
     reached = [e for e in data["entries"] if e.get("compute_to_target_flops")]
     missed = [e for e in data["entries"] if not e.get("compute_to_target_flops")]
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=120)
     for e in reached:
         date = dt.date.fromisoformat(e["date"])
         y = e["compute_to_target_flops"]
@@ -124,8 +126,9 @@ def compute_to_target_chart(data: dict, path) -> Path:
         on = e["recipe"] in frontier
         ax.errorbar([date], [y], yerr=[[lo], [hi]], fmt="o", color="C0" if on else "0.55",
                     ecolor="C0" if on else "0.7", capsize=4, ms=6, zorder=3)
-        ax.annotate(plain(e.get("title") or e["recipe"]), (date, y), textcoords="offset points",
-                    xytext=(6, 6), fontsize=8)
+        label = ax.annotate(plain(e["recipe"]), (date, y), textcoords="offset points", xytext=(6, 6),
+                            fontsize=8)
+        label.set_in_layout(False)  # a label past the axes must not shrink them
     line = sorted((e for e in reached if e["recipe"] in frontier), key=lambda e: e["date"])
     if len(line) >= 2:
         ax.plot([dt.date.fromisoformat(e["date"]) for e in line],
@@ -134,17 +137,23 @@ def compute_to_target_chart(data: dict, path) -> Path:
     if reached:
         ax.set_yscale("log")
     if missed:
-        names = ", ".join(e.get("title") or e["recipe"] for e in missed)
+        names = ", ".join(e["recipe"] for e in missed)
         ax.text(0.01, 0.01, plain(f"target not reached: {names}"), transform=ax.transAxes, fontsize=8,
                 color="C3", va="bottom")
     doubling = data.get("doubling_time_months")
-    title = f"{data.get('title') or data['workload']}: compute to reach the target"
+    title = f"{data['workload']}: compute to reach the target"
     if doubling is not None and math.isfinite(doubling):
         title += f" (doubling every {doubling:.1f} months)"
     ax.set_title(plain(title))
     ax.set_xlabel("recipe publication date")
     ax.set_ylabel("training compute to target (FLOPs, log scale)")
     ax.grid(True, which="both", alpha=0.3)
+    if reached:
+        # room on the right for the last recipe's label
+        dates = [dt.date.fromisoformat(e["date"]) for e in reached]
+        first, last = min(dates), max(dates)
+        pad = max((last - first) * 0.08, dt.timedelta(days=120))
+        ax.set_xlim(first - pad, last + pad * 2.5)
     ax.legend(fontsize=8, loc="upper right")
     fig.autofmt_xdate()
     fig.tight_layout()
