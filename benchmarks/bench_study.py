@@ -5,17 +5,20 @@ Each study runs in a fresh subprocess on a fresh store (nothing reused), as a us
     quick      algoeff study WORKLOAD --quick                    (workers: every core)
     default    algoeff study WORKLOAD                             (only with --default: minutes)
     scaling    the same small plan with --workers 1 and --workers 2, interleaved
-               (--scaling-args; default: the quick sweep, 2 seeds), speed-up = t(1) / t(2)
+               (--scaling-args; default: the quick sweep, 2 seeds), speed-up = t(1) / t(2);
+               beside it the trials' own wall seconds summed (from the store) with 1 and
+               with 2 workers: their ratio is how much slower the same trials ran two at once
 
 Reports the median of --repeats runs of each. Timings depend on the machine's
 load: on a shared machine they are upper bounds of what an idle one does.
 
-    python benchmarks/bench_study.py [--workload mnist1d] [--repeats 1] [--default] [--json]
+    python benchmarks/bench_study.py [--workload mnist1d] [--repeats 1] [--default [--default-repeats 1]] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -27,6 +30,15 @@ import time
 
 
 CPU_SECONDS: list[float] = []  # CPU time of each study (its process and its workers)
+TRIAL_SECONDS: list[float] = []  # the sum of each study's trials' own wall times (from its store)
+
+
+def _trial_seconds(store) -> float:
+    """Each run's wall seconds at its last evaluation point, summed: the trials' own work."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        return sum(row[0] or 0.0 for row in db.execute("SELECT MAX(wall) FROM points GROUP BY run_id"))
 
 
 def _children_cpu() -> float:
@@ -46,6 +58,7 @@ def run_study(args: list[str]) -> float:
                        check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
         CPU_SECONDS.append(_children_cpu() - cpu)
+        TRIAL_SECONDS.append(_trial_seconds(os.path.join(out, "study.sqlite")))
         return wall
 
 
@@ -54,6 +67,8 @@ def main() -> int:
     parser.add_argument("--workload", default="mnist1d")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--default", action="store_true", help="also time the default study (minutes)")
+    parser.add_argument("--default-repeats", type=int, default=1,
+                        help="runs of the default study (about 10 minutes each on 2 cores)")
     parser.add_argument("--skip-quick", action="store_true")
     parser.add_argument("--scaling-args", default="--quick --seeds 2",
                         help="study options of the 1-vs-2-worker comparison")
@@ -68,19 +83,25 @@ def main() -> int:
         results["quick_target_s"] = 120
     scaling = {1: [], 2: []}
     cpu = {1: [], 2: []}
+    trial_work = {1: [], 2: []}
     for _ in range(args.repeats):
         for workers in (1, 2):  # interleaved: drift in load hits both
             scaling[workers].append(run_study([args.workload, *args.scaling_args.split(), "--workers", str(workers)]))
             cpu[workers].append(CPU_SECONDS[-1])
+            trial_work[workers].append(TRIAL_SECONDS[-1])
     results["scaling_args"] = args.scaling_args
     results["workers_1_s"] = statistics.median(scaling[1])
     results["workers_2_s"] = statistics.median(scaling[2])
     results["speedup_2_workers"] = results["workers_1_s"] / results["workers_2_s"]
     results["workers_1_cpu_s"] = statistics.median(cpu[1])
     results["workers_2_cpu_s"] = statistics.median(cpu[2])
+    # > 1: the same trials ran slower two at a time (shared caches, memory bandwidth)
+    results["trial_work_1_s"] = statistics.median(trial_work[1])
+    results["trial_work_2_s"] = statistics.median(trial_work[2])
     results["speedup_target"] = 1.8
     if args.default:
-        results["default_s"] = statistics.median(run_study([args.workload]) for _ in range(args.repeats))
+        results["default_s"] = statistics.median(run_study([args.workload]) for _ in range(args.default_repeats))
+        results["default_repeats"] = args.default_repeats
         results["default_target_s"] = 900
     if args.json:
         print(json.dumps(results, indent=2))

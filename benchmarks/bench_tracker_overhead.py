@@ -2,9 +2,10 @@
 
 A 1-D CNN on MNIST-1D (examples/track_mnist1d.py's model and data), trained
 for --steps steps with an evaluation point every --eval-every steps, timed
-four ways, interleaved so that drift in the machine's load hits all alike:
+five ways, interleaved so that drift in the machine's load hits all alike:
 
     untracked       the plain loop
+    control         the plain loop again: how far two identical loops differ here (the floor)
     tracked         with tracker.step() around every step, tracker.record() at each evaluation
     tracked+store   the same, every point committed to a SQLite run store
     flopcounter     torch.utils.flop_counter.FlopCounterMode around every step (recounting each time)
@@ -16,7 +17,7 @@ FlopCounterMode step in turn, each on its own copy of the model) and reports
 the ratio of median step times, and the median cost of one record() with and
 without a store, spread over an evaluation interval.
 
-    python benchmarks/bench_tracker_overhead.py [--steps 1000] [--repeats 7] [--json]
+    python benchmarks/bench_tracker_overhead.py [--steps 300] [--repeats 21] [--json]
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def run(mode: str, x, y, make_model, steps: int, eval_every: int, batch_size: in
 
 def interleaved(x, y, make_model, steps: int, batch_size: int, store_dir) -> dict:
     """Median seconds per step of each mode, steps taken in turn; and record() costs."""
-    modes = ("untracked", "tracked", "flopcounter")
+    modes = ("untracked", "control", "tracked", "flopcounter")
     models, optimizers, times = {}, {}, {mode: [] for mode in modes}
     for mode in modes:
         torch.manual_seed(0)
@@ -102,7 +103,7 @@ def interleaved(x, y, make_model, steps: int, batch_size: int, store_dir) -> dic
 
     for i in range(steps + 10):
         batch = torch.randint(0, len(x), (batch_size,))
-        for mode in modes[i % 3:] + modes[: i % 3]:
+        for mode in modes[i % len(modes):] + modes[: i % len(modes)]:
             start = time.perf_counter()
             if mode == "tracked":
                 with tracker.step():
@@ -133,12 +134,35 @@ def interleaved(x, y, make_model, steps: int, batch_size: int, store_dir) -> dic
             "median_record_seconds": record}
 
 
+def tracker_step_cost(n: int = 20000) -> float:
+    """Seconds one tracker.step() adds around a trivial model call: the fixed per-step cost,
+    free of the run-to-run drift that blurs whole-loop ratios of a fast step."""
+    tiny = nn.Linear(2, 2)
+    tracker = algoeff.ComputeTracker(tiny, algoeff.Target("loss", 0.0, higher_is_better=False))
+    x = torch.randn(1, 2)
+    for _ in range(3):  # the miss, then hits
+        with tracker.step():
+            tiny(x)
+    bare, tracked = [], []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(n):
+            tiny(x)
+        bare.append((time.perf_counter() - start) / n)
+        start = time.perf_counter()
+        for _ in range(n):
+            with tracker.step():
+                tiny(x)
+        tracked.append((time.perf_counter() - start) / n)
+    return statistics.median(tracked) - statistics.median(bare)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -146,7 +170,8 @@ def main(argv=None) -> dict:
 
     example = _example()
     (x, y), _ = example.mnist1d(4000, 0)
-    modes = ["untracked", "tracked", "tracked+store", "flopcounter"]
+    # "control": the untracked loop again; its ratio is the floor of the others' on this machine
+    modes = ["untracked", "control", "tracked", "tracked+store", "flopcounter"]
     times = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in modes:  # warm-up: allocator, first-step counting
@@ -158,6 +183,7 @@ def main(argv=None) -> dict:
                     run(mode, x, y, example.cnn, args.steps, args.eval_every, args.batch_size, tmp)
                 )
         per_step = interleaved(x, y, example.cnn, args.steps, args.batch_size, tmp)
+    step_cost = tracker_step_cost()
     medians = {mode: statistics.median(t) for mode, t in times.items()}
     untracked_step = per_step["median_step_seconds"]["untracked"]
     # a tracked loop's expected ratio: per-step overhead plus one record() per evaluation interval
@@ -175,18 +201,25 @@ def main(argv=None) -> dict:
         "torch": torch.__version__,
         "median_seconds": medians,
         "ratio_to_untracked": {mode: medians[mode] / medians["untracked"] for mode in modes},
+        # every mode runs once per repeat: the ratio within a repeat cancels drift between repeats
+        "paired_ratio_to_untracked": {
+            mode: statistics.median(t / u for t, u in zip(times[mode], times["untracked"])) for mode in modes
+        },
         "seconds": times,
         "interleaved": per_step,
         "interleaved_loop_ratio": {"tracked": expected["memory"], "tracked+store": expected["store"]},
+        "tracker_step_seconds": step_cost,
+        "fixed_cost_loop_ratio": 1 + step_cost / untracked_step,
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return result
     print(f"{args.steps} steps, batch {args.batch_size}, median of {args.repeats} runs, "
           f"{args.threads} thread(s), torch {torch.__version__}")
-    print(f"{'mode':<15} {'median s':>9} {'ratio':>7}")
+    print(f"{'mode':<15} {'median s':>9} {'ratio':>7} {'paired ratio':>13}")
     for mode in modes:
-        print(f"{mode:<15} {medians[mode]:>9.3f} {result['ratio_to_untracked'][mode]:>7.3f}")
+        print(f"{mode:<15} {medians[mode]:>9.3f} {result['ratio_to_untracked'][mode]:>7.3f} "
+              f"{result['paired_ratio_to_untracked'][mode]:>13.3f}")
     print(f"interleaved single steps ({args.steps} of each), median ms per step and ratio:")
     for mode, seconds in per_step["median_step_seconds"].items():
         print(f"{mode:<15} {1e3 * seconds:>9.3f} {per_step['step_ratio_to_untracked'][mode]:>7.3f}")
@@ -194,6 +227,8 @@ def main(argv=None) -> dict:
         print(f"record() {name:<7} {1e3 * seconds:>8.3f} ms")
     print("loop ratio from interleaved figures (steps + one record per eval interval): "
           f"tracked {expected['memory']:.3f}, tracked+store {expected['store']:.3f}")
+    print(f"one tracker.step() alone: {1e6 * step_cost:.1f} us = {100 * step_cost / untracked_step:.2f}% "
+          f"of an untracked step (loop ratio from it: {result['fixed_cost_loop_ratio']:.4f})")
     return result
 
 

@@ -3,6 +3,8 @@
 import ast
 import importlib
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -12,7 +14,7 @@ from algoeff import cli
 SRC = pathlib.Path(algoeff.__file__).parent
 
 # Each layer may import itself and the layers listed before it, never one after it.
-LAYERS = ["units", "errors", "flops", "estimate", "ledger", "trend", "track",
+LAYERS = ["units", "errors", "files", "flops", "estimate", "ledger", "trend", "track",
           "workloads", "study", "report", "cli"]
 
 
@@ -78,3 +80,16 @@ def test_unknown_command_is_one_line_usage_error(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "invalid choice" in err[0]
+
+
+def test_ledger_and_trend_commands_do_not_import_torch():
+    # importing torch costs seconds; commands that never count FLOPs must not pay it
+    code = ("import sys, contextlib, io\n"
+            "from algoeff.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['ledger', 'show']) == 0\n"
+            "    assert main(['trend', '--benchmark', 'alexnet', '--json']) == 0\n"
+            "    assert main(['estimate', 'hardware', '--device', 'V100', '--count', '1', '--hours', '1']) == 0\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

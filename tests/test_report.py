@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from algoeff.cli import main
-from algoeff.errors import LedgerError, ReportError
+from algoeff.errors import ReportError
 from algoeff.ledger import Entry, load_ledger, write_ledger
 from algoeff.report import MARKER, build_site, load_study
 from algoeff.report import site as site_module

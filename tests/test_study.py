@@ -12,7 +12,6 @@ import json
 import math
 import sys
 
-import numpy as np
 import pytest
 
 from algoeff.cli import main

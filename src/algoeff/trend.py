@@ -154,8 +154,6 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     """Save a PNG: compute (log) against date for every entry, the frontier, the
     fitted trend and a Moore's-law reference, both starting at the baseline."""
     import datetime as dt
-    import os
-    import tempfile
     from pathlib import Path
 
     import matplotlib
@@ -163,6 +161,7 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
 
+    from algoeff.files import atomic_write
     from algoeff.units import from_flops
 
     path = Path(path)
@@ -199,14 +198,8 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a plot is meant to be shared
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

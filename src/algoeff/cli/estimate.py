@@ -16,7 +16,6 @@ from algoeff.estimate import (
     load_catalog,
     load_utilizations,
 )
-from algoeff.flops.models import load_model, parse_shape
 from algoeff.units import format_compute
 
 __all__ = ["register"]
@@ -107,6 +106,8 @@ def _print_estimate(est, args, lines) -> int:
 def _ops(args) -> int:
     if args.model is not None:
         import torch
+
+        from algoeff.flops import load_model, parse_shape  # imports torch: only when used
 
         if not args.input_shape:
             raise EstimateError("--model needs --input-shape, e.g. 1x3x224x224 (first dimension = batch).")

@@ -6,7 +6,6 @@ import argparse
 import json
 
 from algoeff.errors import CountError
-from algoeff.flops.models import load_model, parse_shape
 
 __all__ = ["register"]
 
@@ -15,6 +14,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 def _shape_arg(text: str) -> tuple[int, ...]:
+    from algoeff.flops.models import parse_shape  # algoeff.flops imports torch: only when used
+
     try:
         return parse_shape(text)
     except CountError as err:
@@ -62,7 +63,7 @@ def _input_dtype(model, choice: str):
 def _flops(args) -> int:
     import torch
 
-    from algoeff.flops import count_flops
+    from algoeff.flops import count_flops, load_model
 
     if args.optimizer and not args.train:
         raise CountError("--optimizer counts only with --train.")

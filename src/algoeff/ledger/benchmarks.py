@@ -16,7 +16,7 @@ from pathlib import Path
 
 from algoeff.errors import LedgerError
 
-from ._atomic import atomic_write_text
+from algoeff.files import atomic_write_text
 
 __all__ = [
     "Benchmark",

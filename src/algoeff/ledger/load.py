@@ -9,7 +9,7 @@ from pathlib import Path
 
 from algoeff.errors import LedgerError
 
-from ._atomic import atomic_write_text
+from algoeff.files import atomic_write_text
 from .benchmarks import Benchmark, BenchmarkRegistry, bundled_benchmarks, load_benchmarks, write_benchmarks
 from .entry import Entry
 from .errata import apply_errata

@@ -13,7 +13,7 @@ from pathlib import Path
 from algoeff.errors import LedgerError
 from algoeff.units import UNITS, from_flops, to_flops
 
-from ._atomic import atomic_write_text
+from algoeff.files import atomic_write_text
 from .benchmarks import adhoc_benchmark
 from .entry import Entry
 from .formats import (

@@ -19,7 +19,7 @@ from pathlib import Path
 from algoeff.errors import LedgerError
 from algoeff.units import from_flops
 
-from ._atomic import atomic_write_text
+from algoeff.files import atomic_write_text
 from .frontier import baseline, reduction_factor
 
 __all__ = ["END_MARKER", "START_MARKER", "render_tables", "write_tables"]

@@ -8,40 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from algoeff.files import atomic_write, atomic_write_text
 from algoeff.ledger import write_ledger
 
 __all__ = ["PLOTS", "render_table", "write_outputs"]
 
 PLOTS = {"accuracy_vs_compute": "accuracy_vs_compute.png", "compute_vs_date": "compute_vs_date.png"}
 TABLE, RESULTS, LEDGER, BENCHMARKS = "table.md", "results.json", "ledger.csv", "benchmarks.toml"
-
-
-def _atomic_write(path: Path, write) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _write_text(path: Path, text: str) -> Path:
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    return _atomic_write(path, write)
 
 
 def flops_text(value) -> str:
@@ -120,7 +95,7 @@ def _pyplot():
 def _save(fig, path: Path) -> Path:
     plt = _pyplot()
     try:
-        return _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
 
@@ -198,10 +173,10 @@ def write_outputs(data: dict, out, *, ledger_entries, benchmark) -> dict:
     """Write the study's files under ``out``; return results.json's content (with the file names)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / TABLE, render_table(data))
+    atomic_write_text(out / TABLE, render_table(data))
     plot_accuracy_vs_compute(data, out / PLOTS["accuracy_vs_compute"])
     plot_compute_vs_date(data, out / PLOTS["compute_vs_date"])
     write_ledger(ledger_entries, out / LEDGER, benchmarks=[benchmark])
     results = {**data, "plots": dict(PLOTS), "table": TABLE, "ledger": LEDGER, "benchmarks": BENCHMARKS}
-    _write_text(out / RESULTS, json.dumps(results, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(out / RESULTS, json.dumps(results, indent=2, allow_nan=False) + "\n")
     return results

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from algoeff.errors import TrackError
 
-from .crossing import conservative_crossing, interpolated_crossing
+from .crossing import interpolated_crossing
 from .env import environment
 from .store import POINT_COLUMNS, RUN_STATUSES, RunStore
 from .target import Target
