@@ -173,10 +173,14 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     fx = [e.date for e in fit.frontier]
     fy = [from_flops(e.compute_flops, unit) for e in fit.frontier]
     ax.plot(fx, fy, "o-", color="C0", label="frontier", zorder=3)
+    all_dates = [e.date for e in entries] + fx
+    first, last = min(all_dates), max(all_dates)
     for e, y in zip(fit.frontier, fy):
+        # the latest entry's name goes to the left of its point, so it stays inside the figure
+        left = e.date == last
         # parse_math=False: a publication name with "$" is text, not mathtext
-        label = ax.annotate(e.publication, (e.date, y), textcoords="offset points", xytext=(5, 5), fontsize=8,
-                            parse_math=False)
+        label = ax.annotate(e.publication, (e.date, y), textcoords="offset points", xytext=(-5 if left else 5, 5),
+                            ha="right" if left else "left", fontsize=8, parse_math=False)
         label.set_in_layout(False)  # a long name past the axes must not shrink them
     steps = 50
     months = [fit.span_months * i / steps for i in range(steps + 1)]
@@ -187,9 +191,8 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     ax.plot(dates, [b / moores_law_factor(m) for m in months], ":", color="C2",
             label="Moore's-law rate: 2x every 24 months")
     ax.set_yscale("log")
-    all_dates = [e.date for e in entries] + fx
-    pad = max((max(all_dates) - min(all_dates)) * 0.04, dt.timedelta(days=60))
-    ax.set_xlim(min(all_dates) - pad, max(all_dates) + pad * 3)  # room for the last entry's name
+    pad = max((last - first) * 0.04, dt.timedelta(days=60))
+    ax.set_xlim(first - pad, last + pad)
     ax.set_xlabel("publication date")
     ax.set_ylabel(f"training compute to reach the benchmark ({unit}, log scale)")
     ax.set_title(title or f"{fit.benchmark}: {fit.reduction_factor:.1f}x less compute over {fit.span_years:.1f} years",

@@ -117,6 +117,7 @@ def compute_to_target_chart(data: dict, path) -> Path:
     reached = [e for e in data["entries"] if e.get("compute_to_target_flops")]
     missed = [e for e in data["entries"] if not e.get("compute_to_target_flops")]
     fig, ax = plt.subplots(figsize=(9, 5), dpi=120)
+    last_date = max((dt.date.fromisoformat(e["date"]) for e in reached), default=None)
     for e in reached:
         date = dt.date.fromisoformat(e["date"])
         y = e["compute_to_target_flops"]
@@ -126,8 +127,9 @@ def compute_to_target_chart(data: dict, path) -> Path:
         on = e["recipe"] in frontier
         ax.errorbar([date], [y], yerr=[[lo], [hi]], fmt="o", color="C0" if on else "0.55",
                     ecolor="C0" if on else "0.7", capsize=4, ms=6, zorder=3)
-        label = ax.annotate(plain(e["recipe"]), (date, y), textcoords="offset points", xytext=(6, 6),
-                            fontsize=8)
+        left = date == last_date  # the latest recipe's name goes left of its point, inside the figure
+        label = ax.annotate(plain(e["recipe"]), (date, y), textcoords="offset points",
+                            xytext=(-6 if left else 6, 6), ha="right" if left else "left", fontsize=8)
         label.set_in_layout(False)  # a label past the axes must not shrink them
     line = sorted((e for e in reached if e["recipe"] in frontier), key=lambda e: e["date"])
     if len(line) >= 2:
@@ -149,11 +151,10 @@ def compute_to_target_chart(data: dict, path) -> Path:
     ax.set_ylabel("training compute to target (FLOPs, log scale)")
     ax.grid(True, which="both", alpha=0.3)
     if reached:
-        # room on the right for the last recipe's label
         dates = [dt.date.fromisoformat(e["date"]) for e in reached]
         first, last = min(dates), max(dates)
-        pad = max((last - first) * 0.08, dt.timedelta(days=120))
-        ax.set_xlim(first - pad, last + pad * 2.5)
+        pad = max((last - first) * 0.05, dt.timedelta(days=120))
+        ax.set_xlim(first - pad, last + pad)
     ax.legend(fontsize=8, loc="upper right")
     fig.autofmt_xdate()
     fig.tight_layout()
