@@ -9,10 +9,11 @@ load hits all alike:
     flopcounter   torch.utils.flop_counter.FlopCounterMode around every step
 
 Reports the median of --repeats runs of --steps steps each, the ratios of the
-medians and the median of the ratios within a repeat (paired: every mode runs once
-per repeat, back to back, so drift between repeats cancels; the figure to quote); and, because whole-loop times on a shared machine drift by more than
-the effect, the median of single steps timed in turn (one of each mode per
-round, each on its own model), plus the cost of one cache hit measured alone.
+medians and the median of the ratios within a repeat (paired: every mode runs
+once per repeat, back to back, so drift between repeats cancels); and, because
+whole-loop times on a shared machine drift by more than the effect, the median
+of single steps timed in turn (one of each mode per round, each on its own
+model), plus the cost of one cache hit measured alone.
 
     python benchmarks/bench_flops_overhead.py [--steps 100] [--repeats 21] [--json]
 """

@@ -18,7 +18,6 @@ load: on a shared machine they are upper bounds of what an idle one does.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -35,10 +34,11 @@ TRIAL_SECONDS: list[float] = []  # the sum of each study's trials' own wall time
 
 def _trial_seconds(store) -> float:
     """Each run's wall seconds at its last evaluation point, summed: the trials' own work."""
-    import sqlite3
+    from algoeff import RunStore
 
-    with contextlib.closing(sqlite3.connect(store)) as db:
-        return sum(row[0] or 0.0 for row in db.execute("SELECT MAX(wall) FROM points GROUP BY run_id"))
+    with RunStore(store) as runs:
+        points = runs.points()
+    return float(points.groupby("run_id")["wall"].max().sum()) if len(points) else 0.0
 
 
 def _children_cpu() -> float:

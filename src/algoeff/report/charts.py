@@ -117,9 +117,10 @@ def compute_to_target_chart(data: dict, path) -> Path:
     reached = [e for e in data["entries"] if e.get("compute_to_target_flops")]
     missed = [e for e in data["entries"] if not e.get("compute_to_target_flops")]
     fig, ax = plt.subplots(figsize=(9, 5), dpi=120)
-    last_date = max((dt.date.fromisoformat(e["date"]) for e in reached), default=None)
+    dates = {e["recipe"]: dt.date.fromisoformat(e["date"]) for e in reached}
+    last_date = max(dates.values(), default=None)
     for e in reached:
-        date = dt.date.fromisoformat(e["date"])
+        date = dates[e["recipe"]]
         y = e["compute_to_target_flops"]
         ci = e.get("ci95_flops") or [None, None]
         lo = y - ci[0] if ci[0] is not None and ci[0] <= y else 0.0
@@ -133,7 +134,7 @@ def compute_to_target_chart(data: dict, path) -> Path:
         label.set_in_layout(False)  # a label past the axes must not shrink them
     line = sorted((e for e in reached if e["recipe"] in frontier), key=lambda e: e["date"])
     if len(line) >= 2:
-        ax.plot([dt.date.fromisoformat(e["date"]) for e in line],
+        ax.plot([dates[e["recipe"]] for e in line],
                 [e["compute_to_target_flops"] for e in line], "-", color="C0", lw=1.2, label="frontier")
     ax.errorbar([], [], yerr=[], fmt="o", color="0.55", capsize=4, label="median over seeds, 95% CI")
     if reached:
@@ -151,10 +152,9 @@ def compute_to_target_chart(data: dict, path) -> Path:
     ax.set_ylabel("training compute to target (FLOPs, log scale)")
     ax.grid(True, which="both", alpha=0.3)
     if reached:
-        dates = [dt.date.fromisoformat(e["date"]) for e in reached]
-        first, last = min(dates), max(dates)
-        pad = max((last - first) * 0.05, dt.timedelta(days=120))
-        ax.set_xlim(first - pad, last + pad)
+        first = min(dates.values())
+        pad = max((last_date - first) * 0.05, dt.timedelta(days=120))
+        ax.set_xlim(first - pad, last_date + pad)
     ax.legend(fontsize=8, loc="upper right")
     fig.autofmt_xdate()
     fig.tight_layout()
