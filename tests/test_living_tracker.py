@@ -142,8 +142,8 @@ def test_imagenet_ffcv_resnet18_recounted_at_its_progressive_resolutions(analyse
 
 
 def test_gpt2_speedrun_baseline_time_based_and_its_counted_cross_check(analyses):
-    analysis = analyses[("gpt2-speedrun", "speedrun #1: llm.c baseline")]
-    entry, est = _row_and_estimate(analyses, "gpt2-speedrun", "Speedrun #1: llm.c baseline")
+    analysis = analyses[("gpt2-speedrun", "nanogpt speedrun #1")]
+    entry, est = _row_and_estimate(analyses, "gpt2-speedrun", "NanoGPT speedrun #1")
     assert est.total_flops == pytest.approx(8 * 45 * 60 * 989.5e12 * 0.30)
     assert est.utilization_discount == 0.3 and entry.utilization_discount == 0.3
     counted = analysis.cross_checks[0].run("record-01")
