@@ -134,7 +134,7 @@ def bundled_site(tmp_path_factory):
 def test_every_bundled_benchmark_has_a_page_and_a_chart(bundled_site):
     site, ledger = bundled_site
     keys = [b.key for b in ledger.used_benchmarks()]
-    assert site.benchmarks == keys == ["alexnet", "resnet50", "seq2seq", "gnmt"]
+    assert site.benchmarks == keys == ["alexnet", "resnet50", "seq2seq", "gnmt", "cifar10-94", "gpt2-speedrun"]
     for key in keys:
         folder = site.index.parent / "benchmark" / key
         chart = (folder / "trend.png").read_bytes()

@@ -74,7 +74,8 @@ def test_trend_plot_into_a_missing_folder_is_one_line(tmp_path, capsys):
 def test_trend_unknown_benchmark_and_missing_flag(capsys):
     assert cli.main(["trend", "--benchmark", "imagenet"]) == 1
     assert capsys.readouterr().err.strip() == (
-        "LedgerError: Unknown benchmark 'imagenet'. Possible values are: alexnet, resnet50, seq2seq, gnmt.")
+        "LedgerError: Unknown benchmark 'imagenet'. Possible values are: alexnet, resnet50, seq2seq, gnmt, cifar10-94, "
+        "gpt2-speedrun.")
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["trend"])
     assert exit_info.value.code == 2

@@ -41,8 +41,9 @@ def _check(args) -> int:
     print("rule: reproduces = recomputed within half a unit of the listed value's last significant figure")
     rows = report.rows
     width = max([len(r.entry.publication) for r in rows] + [5])
+    bw = max([len(r.entry.benchmark) for r in rows] + [9])
     print()
-    print(f"{'benchmark':<9}  {'entry':<{width}}  {'method':<8}  {'listed':>8}  {'recomputed':>10}  {'ratio':>6}  "
+    print(f"{'benchmark':<{bw}}  {'entry':<{width}}  {'method':<8}  {'listed':>8}  {'recomputed':>10}  {'ratio':>6}  "
           "verdict")
     for r in rows:
         method = r.analysis.method if r.analysis else "-"
@@ -54,7 +55,7 @@ def _check(args) -> int:
         problem = describe_failure(r)
         if problem and not r.ok:
             verdict += f"  <- {problem}"
-        print(f"{r.entry.benchmark:<9}  {r.entry.publication:<{width}}  {method:<8}  {_fmt(r.listed, r.unit):>8}  "
+        print(f"{r.entry.benchmark:<{bw}}  {r.entry.publication:<{width}}  {method:<8}  {_fmt(r.listed, r.unit):>8}  "
               f"{_fmt(r.recomputed, r.unit):>10}  {r.ratio:>6.3f}  {verdict}")
     differing = [r for r in rows if r.verdict == DIFFERS]
     for r in differing:

@@ -4,7 +4,7 @@ One TOML file per entry, ``analyses/<benchmark>/<entry>.toml``::
 
     benchmark = "alexnet"            # benchmark key
     publication = "AlexNet"          # the entry's publication, as the ledger names it
-    method = "counting"              # counting | hardware | reported
+    method = "counting"              # counting | hardware | reported | counted
     summary = "one line: what was computed"
     difference = "..."               # only if the entry does not reproduce: why, and what was tried
     tried = ["...", "..."]           # alternatives tried, each with its result
@@ -25,6 +25,21 @@ One TOML file per entry, ``analyses/<benchmark>/<entry>.toml``::
 
 ``fraction_of_run`` charges part of a training run: the compute to reach the
 benchmark when it was reached before the run ended (the Transformer at ~20%).
+
+``counted`` rebuilds the model and counts it: ``ledger check`` runs algoeff's own
+counter (a training step on the meta device) and multiplies by the examples seen::
+
+    [inputs]
+    model = "algoeff.estimate.archs.cifar:airbench94"   # or torchvision:NAME
+    input_shape = [3, 32, 32]        # one example
+    examples = 50000                 # training-set size (gives epochs)
+    flops_per_mac = 2                # 1 halves the counter's FLOPs, as the paper's vision rows count
+    [[inputs.phases]]                # optional; each overrides the keys above
+    batch_size = 1024
+    steps = 144                      # or epochs = ...
+    model_args = { whiten_bias_grad = true }
+
+(see algoeff.estimate.counted).
 """
 
 from __future__ import annotations
@@ -35,20 +50,23 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from algoeff.errors import EstimateError, LedgerError
+from algoeff.errors import CountError, EstimateError, LedgerError
 from algoeff.estimate import Convention, Estimate, estimate_hardware, estimate_ops
+from algoeff.estimate.counted import estimate_counted, parse_phases
 from algoeff.estimate.result import positive
 
 __all__ = ["METHODS", "Analysis", "Computation", "bundled_analyses_dir", "compute", "load_analyses",
            "load_analysis", "yield_is_stale"]
 
-METHODS = ("counting", "hardware", "reported")
+METHODS = ("counting", "hardware", "reported", "counted")
 _INPUTS = {
     "counting": {"per_example_flops", "per_example_gflops", "per_example_gmacs", "examples", "epochs",
                  "backward_factor", "flops_per_mac", "models"},
-    "hardware": {"device", "count", "hours", "days", "precision", "utilization", "peak_flops", "peak_tflops",
-                 "models"},
+    "hardware": {"device", "count", "minutes", "hours", "days", "precision", "utilization", "peak_flops",
+                 "peak_tflops", "models"},
     "reported": {"total_flops"},
+    "counted": {"model", "model_args", "input_shape", "input_dtype", "examples", "epochs", "batch_size", "steps",
+                "train", "phases", "flops_per_mac", "models", "policy"},
 }
 _KEYS = {"benchmark", "publication", "method", "summary", "difference", "tried", "notes", "convention", "inputs",
          "sources", "yields", "cross_checks"}
@@ -123,9 +141,16 @@ def compute(method: str, inputs: dict, *, where: str = "analysis", convention: C
     try:
         if method == "counting":
             est = estimate_ops(**args)
+        elif method == "counted":
+            est = estimate_counted(parse_phases(args), flops_per_mac=args.get("flops_per_mac", 2),
+                                   models=args.get("models", 1), policy=args.get("policy", "matmul"))
         elif method == "hardware":
             if "peak_tflops" in args:
                 args["peak_flops"] = positive("peak_tflops", args.pop("peak_tflops")) * 1e12
+            if "minutes" in args:  # speedrun records are timed in minutes
+                if "hours" in args or "days" in args:
+                    raise EstimateError("give the training time once: minutes, hours or days.")
+                args["hours"] = positive("minutes", args.pop("minutes")) / 60
             est = estimate_hardware(**args)
         else:
             if "total_flops" not in args:
@@ -141,7 +166,7 @@ def compute(method: str, inputs: dict, *, where: str = "analysis", convention: C
             est = est.scaled(f, fraction_of_run=f)
     except TypeError as err:  # a required keyword missing
         raise LedgerError(f"{where}: method {method!r}: {err}.") from None
-    except EstimateError as err:
+    except (EstimateError, CountError) as err:
         raise LedgerError(f"{where}: {err}") from None
     return est
 
