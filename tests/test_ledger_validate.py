@@ -40,8 +40,11 @@ BAD_FILES = {
     "extra column": (
         (SEED_HEADER + ",Extra\n" + "".join(r + ",x\n" for r in GOOD_SEED)).encode(),
         1, "header", "unexpected column 'Extra'"),
-    "project missing column": (
-        _project(*GOOD_PROJECT).replace(",provenance", "", 1).encode(), 1, "header", "missing column 'provenance'"),
+    "project missing a required column": (
+        _project(*GOOD_PROJECT).replace(",date,", ",", 1).encode(), 1, "header", "missing column 'date'"),
+    "project with no compute column": (
+        _project(*GOOD_PROJECT).replace(",compute_flops,", ",", 1).encode(), 1, "header",
+        "missing column 'compute_flops' (or 'compute' and 'unit')"),
     "row with too many fields": (
         _seed(GOOD_SEED[0], GOOD_SEED[1] + ",x").encode(), 3, "row", "9 fields, the header has 8"),
     "non-numeric compute": (
