@@ -180,11 +180,23 @@ def _add(args) -> int:
         if value is not None:
             fields[name] = value  # a flag overrides the file
     result = append_entry(args.ledger, fields)
-    if result.note:
-        print(f"note: {result.note}", file=sys.stderr)
-    if args.json:
-        print(json.dumps({**result.entry.to_dict(), "on_frontier": result.on_frontier, "note": result.note}))
-    else:
-        print(f"added {result.entry.publication!r} ({result.entry.benchmark}, {result.entry.date.isoformat()}) "
-              f"to {result.path} at line {result.line}")
+    report_added(result, as_json=args.json)
     return 0
+
+
+def report_added(result, *, as_json: bool, extra: dict | None = None) -> None:
+    """The verdict on an added entry: conversion, new record or not, where it was written."""
+    if as_json:
+        print(json.dumps({**result.entry.to_dict(), "on_frontier": result.on_frontier, "note": result.note,
+                          "conversion": result.conversion or None, "verdict": result.verdict.to_dict(),
+                          "headline": result.headline(), "added_columns": list(result.added_columns),
+                          "path": str(result.path), "line": result.line, **(extra or {})}))
+        return
+    if result.conversion:
+        print(f"note: {result.conversion}")
+    if result.added_columns:
+        print(f"note: the ledger gained the column{'s' if len(result.added_columns) != 1 else ''} "
+              f"{', '.join(result.added_columns)} for this entry")
+    print(result.headline())
+    print(f"added {result.entry.publication!r} ({result.entry.benchmark}, {result.entry.date.isoformat()}) "
+          f"to {result.path} at line {result.line}")
