@@ -80,6 +80,11 @@ def register(subparsers) -> None:
     add.add_argument("--ledger", metavar="PATH", required=True,
                      help="ledger CSV to append to (created in the project format if absent)")
     add.add_argument("--file", metavar="ENTRY", help="the entry's fields in a .toml or .json file")
+    add.add_argument("--from-run", metavar="STORE[:RUN]",
+                     help="the entry from a tracked run: ComputeTracker's store, and a run id, name or key "
+                          "(default: every run in the store, in order); writes analyses/ beside the ledger")
+    add.add_argument("--from-study", metavar="DIR[:RECIPE]",
+                     help="the entries from a study's --out folder (its results.json): one recipe, or all")
     add.add_argument("--benchmark", help="benchmark key or alias")
     add.add_argument("--publication")
     add.add_argument("--date", help="publication date, YYYY-MM-DD")
@@ -174,6 +179,8 @@ _FLAG_FIELDS = ("benchmark", "publication", "date", "compute", "unit", "publicat
 
 
 def _add(args) -> int:
+    if args.from_run or args.from_study:
+        return _add_measured(args)
     fields = read_entry_file(args.file) if args.file else {}
     for name in _FLAG_FIELDS:
         value = getattr(args, name)
@@ -200,3 +207,85 @@ def report_added(result, *, as_json: bool, extra: dict | None = None) -> None:
     print(result.headline())
     print(f"added {result.entry.publication!r} ({result.entry.benchmark}, {result.entry.date.isoformat()}) "
           f"to {result.path} at line {result.line}")
+
+
+# Fields a tracked run or a study gives; a flag may not override them.
+_MEASURED_FIELDS = ("compute", "unit", "file", "flops_per_mac", "utilization_discount", "models", "method",
+                    "listed_reduction_factor", "analysis")
+
+
+def _add_measured(args) -> int:
+    from pathlib import Path
+
+    from algoeff.errors import LedgerError
+    from algoeff.records import (analysis_path, define_benchmark, from_run, from_study, resolve_benchmark,
+                                 write_analysis)
+
+    if args.from_run and args.from_study:
+        raise LedgerError("give --from-run or --from-study, not both.")
+    flag = "--from-run" if args.from_run else "--from-study"
+    given = [f"--{n.replace('_', '-')}" for n in _MEASURED_FIELDS if getattr(args, n) is not None]
+    if given:
+        raise LedgerError(f"{flag} takes the entry's compute and convention from the run; "
+                          f"drop {', '.join(given)}.")
+    candidates = from_run(args.from_run) if args.from_run else from_study(args.from_study)
+    usable = [c for c in candidates if not c.refused]
+    refused = [c.refused for c in candidates if c.refused]
+    if not usable:
+        raise LedgerError("; ".join(refused) + " (nothing written)" if len(refused) == 1 else
+                          f"none of the {len(refused)} reached its target: " + "; ".join(refused)
+                          + " (nothing written)")
+    if len(usable) > 1 and (args.publication or args.date):
+        raise LedgerError(f"--publication and --date name one entry; pick one run with {flag} SOURCE:RUN.")
+    ledger = Path(args.ledger)
+    key, new_bench = resolve_benchmark(usable, ledger, args.benchmark)
+    existing = load_ledger(ledger).entries if ledger.exists() else []
+    have = {(e.benchmark, e.publication.casefold(), e.date.isoformat()) for e in existing}
+    notes, added, skipped = [], [], list(refused)
+    undo = None
+    if new_bench is not None:
+        beside, undo = define_benchmark(new_bench, ledger)
+        notes.append(f"defined benchmark {key!r} ({new_bench.capability}) in {beside}")
+    for c in usable:
+        fields = {**c.fields, "benchmark": key}
+        for name in ("publication", "date", "publication_link", "notes", "provenance"):
+            if getattr(args, name) is not None:
+                fields[name] = getattr(args, name)
+        if (key, str(fields["publication"]).casefold(), fields["date"]) in have:
+            skipped.append(f"{c.label} is already in {ledger} as {fields['publication']!r}")
+            continue
+        apath = analysis_path(ledger, key, str(fields["publication"]))
+        if apath.exists():
+            skipped.append(f"{c.label}: {apath} exists already; give --publication another name")
+            continue
+        fields["analysis"] = str(apath.relative_to(ledger.parent))
+        try:
+            result = append_entry(ledger, fields)
+        except LedgerError:
+            if undo is not None and not added:
+                undo()  # nothing was added: the new benchmark goes too
+            raise
+        e = result.entry
+        write_analysis(apath, key, e.publication, c.analysis,
+                       {"flops_per_mac": e.flops_per_mac, "models": e.models,
+                        "utilization_discount": e.utilization_discount}, e.compute_flops)
+        added.append((c, result, apath))
+    if args.json:
+        print(json.dumps({"notes": notes, "skipped": skipped, "added": [
+            {**r.entry.to_dict(), "source": c.label, "analysis_file": str(p), "conversion": r.conversion or None,
+             "verdict": r.verdict.to_dict(), "headline": r.headline(), "path": str(r.path), "line": r.line}
+            for c, r, p in added]}))
+    else:
+        for note in notes:
+            print(f"note: {note}")
+        for c, r, p in added:
+            if len(candidates) > 1:
+                print(f"{c.label}:")
+            if r.conversion:
+                print(f"note: {r.conversion}")
+            print(r.headline())
+            print(f"added {r.entry.publication!r} ({r.entry.benchmark}, {r.entry.date.isoformat()}) to {r.path} "
+                  f"at line {r.line}; analysis {p}")
+        for reason in skipped:
+            print(f"skipped: {reason}")
+    return 0 if added else 1

@@ -4,7 +4,7 @@ One TOML file per entry, ``analyses/<benchmark>/<entry>.toml``::
 
     benchmark = "alexnet"            # benchmark key
     publication = "AlexNet"          # the entry's publication, as the ledger names it
-    method = "counting"              # counting | hardware | reported
+    method = "counting"              # counting | hardware | reported | measured (ledger/measured.py)
     summary = "one line: what was computed"
     difference = "..."               # only if the entry does not reproduce: why, and what was tried
     tried = ["...", "..."]           # alternatives tried, each with its result
@@ -39,19 +39,22 @@ from algoeff.errors import EstimateError, LedgerError
 from algoeff.estimate import Convention, Estimate, estimate_hardware, estimate_ops
 from algoeff.estimate.result import positive
 
+from .measured import INPUTS as MEASURED_INPUTS, measured_estimate
+
 __all__ = ["METHODS", "Analysis", "Computation", "bundled_analyses_dir", "compute", "load_analyses",
            "load_analysis", "yield_is_stale"]
 
-METHODS = ("counting", "hardware", "reported")
+METHODS = ("counting", "hardware", "reported", "measured")
 _INPUTS = {
     "counting": {"per_example_flops", "per_example_gflops", "per_example_gmacs", "examples", "epochs",
                  "backward_factor", "flops_per_mac", "models"},
     "hardware": {"device", "count", "hours", "days", "precision", "utilization", "peak_flops", "peak_tflops",
                  "models"},
     "reported": {"total_flops"},
+    "measured": MEASURED_INPUTS,  # a tracked run's curve (ledger/measured.py)
 }
 _KEYS = {"benchmark", "publication", "method", "summary", "difference", "tried", "notes", "convention", "inputs",
-         "sources", "yields", "cross_checks"}
+         "sources", "yields", "cross_checks", "environment"}
 _YIELD_RTOL = 1e-3  # a recorded yield is stale when it is off its recomputation by more than this
 
 
@@ -123,6 +126,8 @@ def compute(method: str, inputs: dict, *, where: str = "analysis", convention: C
     try:
         if method == "counting":
             est = estimate_ops(**args)
+        elif method == "measured":
+            est = measured_estimate(args)
         elif method == "hardware":
             if "peak_tflops" in args:
                 args["peak_flops"] = positive("peak_tflops", args.pop("peak_tflops")) * 1e12

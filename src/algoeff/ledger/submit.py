@@ -42,6 +42,11 @@ _EXTRA_KEYS = ("compute", "unit")
 _PROJECT_ONLY = ("flops_per_mac", "utilization_discount", "method", "notes", "provenance")
 
 
+def _compute_text(flops: float) -> str:
+    """tfs-days for the ledger's everyday sizes, FLOPs for a small run's (1e-10 tfs-days reads badly)."""
+    return format_compute(flops) if flops >= 1e-3 * UNITS["tfs-days"] else f"{flops:.3g} FLOPs"
+
+
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     """Whether a new entry is a record, compared with its benchmark's entries in one convention."""
@@ -58,11 +63,11 @@ class Verdict:
         if self.baseline is None and self.previous is None:
             return f"the first {entry.benchmark} entry, its baseline (1x)"
         base = self.baseline
-        parts = [f"{self.vs_baseline:.3g}x vs the baseline {base.publication} ({format_compute(base.compute_flops)})"
+        parts = [f"{self.vs_baseline:.3g}x vs the baseline {base.publication} ({_compute_text(base.compute_flops)})"
                  if base is not None else "it is the earliest entry, the new baseline"]
         if self.previous is not None and self.previous is not base:
             parts.append(f"{self.vs_previous:.3g}x vs the previous record {self.previous.publication} "
-                         f"({format_compute(self.previous.compute_flops)})")
+                         f"({_compute_text(self.previous.compute_flops)})")
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
