@@ -88,3 +88,17 @@ def test_the_first_entry_of_a_new_ledger_is_its_baseline(tmp_path, capsys):
     assert cli.main(["ledger", "add", "--ledger", str(path), "--benchmark", "alexnet", "--compute", "3",
                      "--flops-per-mac", "2", *NEW]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "new record: the first alexnet entry, its baseline (1x)"
+
+
+def test_adding_to_a_minimal_ledger_keeps_its_columns_and_adds_only_what_the_entry_needs(tmp_path, capsys):
+    path = tmp_path / "mine.csv"
+    path.write_text("benchmark,date,publication,compute,unit\nalexnet,2012-06-01,AlexNet,3.1,tfs-days\n")
+    assert cli.main(["ledger", "add", "--ledger", str(path), "--benchmark", "alexnet", "--compute", "0.31",
+                     "--flops-per-mac", "1", *NEW]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "note: the ledger gained the column flops_per_mac for this entry" in out
+    # 3.1 / 0.31 = 10
+    assert "new record: 10x vs the baseline AlexNet (3.1 tfs-days)" in out
+    assert path.read_text() == ("benchmark,date,publication,compute,unit,flops_per_mac\n"
+                                "alexnet,2012-06-01,AlexNet,3.1,tfs-days,\n"
+                                "alexnet,2020-01-15,NewNet,0.31,tfs-days,1\n")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
 
+from algoeff.errors import LedgerError
 from algoeff.ledger import (
     append_entry,
+    bundled_ledger_path,
     frontier,
     load_ledger,
     read_entry_file,
@@ -69,8 +72,13 @@ def register(subparsers) -> None:
                         help="rewrite the tables between the algoeff:tables markers in FILE (created if absent)")
     tables.set_defaults(func=_tables)
 
-    validate = sub.add_parser("validate", help="check a whole ledger file; every problem as PATH:LINE: column")
-    validate.add_argument("path", metavar="PATH")
+    validate = sub.add_parser("validate", help="check a whole ledger file; every problem as PATH:LINE: column",
+                              description="Check every row of a ledger file and report every problem, "
+                                          "each as PATH:LINE: column: message; exit 1 if there is any.")
+    validate.add_argument("--ledger", metavar="PATH", help="ledger CSV to check (default: the bundled ledger)")
+    validate.add_argument("path", metavar="PATH", nargs="?",
+                          help="deprecated spelling of --ledger PATH (kept for one release)")
+    validate.add_argument("--json", action="store_true", help="one JSON object on stdout")
     validate.set_defaults(func=_validate)
 
     add = sub.add_parser("add", help="validate one entry and append it to a ledger atomically",
@@ -103,8 +111,92 @@ def register(subparsers) -> None:
     add.add_argument("--json", action="store_true", help="print the added entry as JSON")
     add.set_defaults(func=_add)
 
+    bench = sub.add_parser("benchmark", help="the benchmarks a ledger may use: list, add",
+                           description="Benchmarks are bundled with algoeff or defined in a benchmarks.toml "
+                                       "beside a ledger (its format: docs/ledger.md).")
+    bsub = bench.add_subparsers(dest="benchmark_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    bsub.required = True
+    blist = bsub.add_parser("list", help="every benchmark a ledger may use, bundled and beside it")
+    blist.add_argument("--ledger", metavar="PATH",
+                       help="ledger CSV whose benchmarks.toml to read too (default: the bundled ledger)")
+    blist.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    blist.set_defaults(func=_benchmark_list)
+    badd = bsub.add_parser("add", help="define a benchmark in the benchmarks.toml beside a ledger, atomically",
+                           description="Define a benchmark (a fixed capability entries must reach) in the "
+                                       "benchmarks.toml beside --ledger, validated, without touching the "
+                                       "file's other text.")
+    badd.add_argument("key", metavar="KEY", help="lower-case key: letters, digits, '_', '.', '-'")
+    badd.add_argument("--ledger", metavar="PATH", required=True,
+                      help="the ledger CSV the benchmark is for; benchmarks.toml is written beside it")
+    badd.add_argument("--title", required=True, help="table heading, e.g. 'Digits-95-level performance'")
+    badd.add_argument("--metric", required=True, help="what is measured, e.g. 'test accuracy (%%)'")
+    badd.add_argument("--threshold", required=True, type=_finite_float,
+                      help="the value that counts as reaching the benchmark")
+    badd.add_argument("--direction", required=True, choices=("higher", "lower"),
+                      help="higher: the metric must be >= threshold; lower: <= threshold")
+    badd.add_argument("--capability", default="", help="one line: what reaching it means (default: none)")
+    badd.add_argument("--dataset", default="", help="the dataset and split (default: none)")
+    badd.add_argument("--alias", action="append", default=[], metavar="NAME",
+                      help="another name for it, e.g. a seed ledger's Metric; repeatable (default: none)")
+    badd.add_argument("--source", default="", help="where the target comes from (default: none)")
+    badd.add_argument("--json", action="store_true", help="print the benchmark as JSON")
+    badd.set_defaults(func=_benchmark_add)
+
     for name in EXTRA_LEDGER_COMMANDS:
         importlib.import_module(f"algoeff.cli.{name}").register(sub)
+
+
+def _finite_float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _benchmark_list(args) -> int:
+    from algoeff.ledger.load import registry_for
+
+    registry = registry_for(args.ledger) if args.ledger else registry_for(bundled_ledger_path())
+    benches = list(registry)
+    if args.json:
+        print(json.dumps({"benchmarks": [b.to_dict() for b in benches]}, indent=2))
+        return 0
+    width = max(len(b.key) for b in benches)
+    for b in benches:
+        sign = {"higher": ">=", "lower": "<="}.get(b.direction or "", "?")
+        target = f"{b.metric or 'metric'} {sign} {b.threshold:g}" if b.threshold is not None else "no threshold"
+        print(f"{b.key:<{width}}  {b.title}  ({target})")
+    return 0
+
+
+def _benchmark_add(args) -> int:
+    from pathlib import Path
+
+    from algoeff.ledger import Benchmark
+    from algoeff.ledger.benchmarks import add_benchmark
+    from algoeff.ledger.load import BENCHMARKS_FILE
+
+    bench = Benchmark(key=args.key, title=args.title, capability=args.capability, dataset=args.dataset,
+                      metric=args.metric, threshold=args.threshold, direction=args.direction,
+                      aliases=tuple(args.alias), source=args.source)
+    ledger = Path(args.ledger)
+    if ledger.is_dir():
+        raise LedgerError(f"--ledger {ledger}: is a folder, expected a ledger CSV file (benchmarks.toml goes "
+                          "beside it).")
+    if not ledger.parent.is_dir():
+        raise LedgerError(f"--ledger {ledger}: folder {str(ledger.parent)!r} does not exist; create it first.")
+    path = add_benchmark(ledger.parent / BENCHMARKS_FILE, bench)
+    if args.json:
+        print(json.dumps({**bench.to_dict(), "path": str(path)}))
+    else:
+        sign = ">=" if bench.direction == "higher" else "<="
+        print(f"defined benchmark {bench.key!r} ({bench.metric} {sign} {bench.threshold:g}) in {path}")
+    return 0
 
 
 def _show(args) -> int:
@@ -161,15 +253,38 @@ def _tables(args) -> int:
     return 0
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """ "1 entry", "2 entries" """
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 def _validate(args) -> int:
-    problems = validate_ledger(args.path)
+    if args.path is not None:
+        if args.ledger is not None:
+            raise LedgerError("give the ledger once: --ledger PATH (the positional PATH is its deprecated spelling).")
+        print("note: `ledger validate PATH` is deprecated; use `ledger validate --ledger PATH`", file=sys.stderr)
+    path = args.ledger if args.ledger is not None else args.path
+    path = str(bundled_ledger_path()) if path is None else path
+    problems = validate_ledger(path)
+    ledger = None if problems else load_ledger(path)
+    if args.json:
+        print(json.dumps({
+            "path": path, "ok": not problems, "problems": [dataclasses.asdict(p) for p in problems],
+            "entries": None if ledger is None else len(ledger.entries),
+            "benchmarks": None if ledger is None else [b.key for b in ledger.used_benchmarks()],
+            "format": None if ledger is None else ledger.format,
+            "defaulted_columns": [] if ledger is None else list(ledger.defaulted),
+        }, indent=2))
+        return 1 if problems else 0
     for problem in problems:
         print(f"LedgerError: {problem}", file=sys.stderr)
     if problems:
         return 1
-    ledger = load_ledger(args.path)
-    print(f"{args.path}: ok, {len(ledger.entries)} entries over {len(ledger.used_benchmarks())} benchmarks "
-          f"({ledger.format} format)")
+    print(f"{path}: ok, {plural(len(ledger.entries), 'entry', 'entries')} over "
+          f"{plural(len(ledger.used_benchmarks()), 'benchmark')} ({ledger.format} format)")
+    if ledger.defaulted:
+        print(f"note: columns left out take their defaults: {', '.join(ledger.defaulted)} "
+              "(empty; models 1)")
     return 0
 
 
