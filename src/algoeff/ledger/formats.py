@@ -313,7 +313,8 @@ def entry_from_row(row: dict, registry: BenchmarkRegistry, *, fmt: str = "projec
     try:
         return _row_entry(row, registry, fmt, line, today or dt.date.today())
     except _RowProblems as err:
-        raise LedgerError("; ".join(str(Problem(path, line, p.column, p.message)) for p in err.problems)) from None
+        parts = [f"{p.column}: {p.message.rstrip('.')}" for p in err.problems]
+        raise LedgerError(f"{path}:{line}: " + "; ".join(parts) + ".") from None
 
 
 def _row_entry(row: dict, registry: BenchmarkRegistry, fmt: str, line: int, today: dt.date) -> Entry:
