@@ -40,7 +40,7 @@ def register(subparsers) -> None:
                      help="with --model: an argument for FACTORY, VALUE read as a Python literal (else text); "
                           "repeatable (default: none)")
     ops.add_argument("--input-shape", metavar="SHAPE", help="with --model: one batch's shape, e.g. 1x3x224x224 "
-                                                            "(or 1,3,224,224; first dimension = batch)")
+                                                            "(or 1,3,224,224; first dimension = batch; required with --model, default: none)")
     ops.add_argument("--examples", type=float, required=True, metavar="N", help="training examples per epoch")
     ops.add_argument("--epochs", type=float, required=True, metavar="E", help="epochs (may be fractional)")
     ops.add_argument("--backward-factor", type=float, default=2.0, metavar="B",
@@ -58,8 +58,8 @@ def register(subparsers) -> None:
     which.add_argument("--peak-tflops", type=float, metavar="X", help="peak or sustained TFLOPS per device instead")
     hw.add_argument("--count", type=float, required=True, metavar="K", help="devices")
     time = hw.add_mutually_exclusive_group(required=True)
-    time.add_argument("--hours", type=float, metavar="H")
-    time.add_argument("--days", type=float, metavar="D")
+    time.add_argument("--hours", type=float, metavar="H", help="wall-clock training time in hours (or --days)")
+    time.add_argument("--days", type=float, metavar="D", help="wall-clock training time in days (or --hours)")
     hw.add_argument("--precision", choices=PRECISIONS, default=None,
                     help="precision of the peak (default: fp32, or the device's first published precision "
                          "when it has no fp32 peak, e.g. bf16 for TPU v3)")
@@ -86,9 +86,11 @@ def register(subparsers) -> None:
     hwf.add_argument("--hardware-catalog", action="store_true",
                      help="peak ratio of the fastest catalog GPU released by the end year vs by the baseline year")
     hwf.add_argument("--hardware-from", metavar="DEVICE",
-                     help="peak ratio --hardware-to / --hardware-from from the catalog")
-    hwf.add_argument("--hardware-factor", type=float, metavar="X", help="a hardware factor given directly")
-    eff.add_argument("--hardware-to", metavar="DEVICE", help="with --hardware-from")
+                     help="peak ratio --hardware-to / --hardware-from from the catalog (default: a 24-month "
+                          "doubling time)")
+    hwf.add_argument("--hardware-factor", type=float, metavar="X",
+                     help="a hardware factor given directly (default: a 24-month doubling time)")
+    eff.add_argument("--hardware-to", metavar="DEVICE", help="with --hardware-from: the later device (default: none)")
     eff.add_argument("--precision", choices=PRECISIONS, default="fp32", help="for catalog peaks (default fp32)")
     eff.add_argument("--ledger", metavar="PATH", help="ledger CSV (default: the bundled ledger)")
     eff.add_argument("--normalize", action="store_true",

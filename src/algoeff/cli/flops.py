@@ -40,7 +40,7 @@ def register(subparsers) -> None:
                              "with several inputs")
     parser.add_argument("--input-dtype", choices=DTYPES, default="auto",
                         help="auto: long (token ids) when the model's first layer is an nn.Embedding, "
-                             "else float32")
+                             "else float32 (default: auto)")
     parser.add_argument("--train", action="store_true",
                         help="count a training step: forward, backward of --loss, optimizer (default: forward "
                              "only, in eval mode)")

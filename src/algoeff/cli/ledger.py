@@ -35,7 +35,8 @@ def add_ledger_options(parser: argparse.ArgumentParser, *, unit: bool = True) ->
     parser.add_argument("--ledger", metavar="PATH",
                         help="ledger CSV, seed or project format (default: the bundled ledger)")
     parser.add_argument("--seed-values", action="store_true",
-                        help="use the values as listed, without the known errata (data/errata.toml)")
+                        help="use the values as listed, without the known errata (data/errata.toml; default: "
+                             "errata applied)")
     if unit:
         parser.add_argument("--unit", choices=list(UNITS), default="tfs-days",
                             help="compute unit of the human output (default: tfs-days; JSON is always FLOPs)")
@@ -54,14 +55,15 @@ def open_ledger(args):
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("ledger", help="the efficiency ledger: show, tables, validate, add",
+    parser = subparsers.add_parser("ledger", help="the efficiency ledger: show, tables, validate, add, check, "
+                                                  "benchmark",
                                    description="The ledger of training compute to reach fixed benchmarks.")
     sub = parser.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", parser_class=type(parser))
     sub.required = True
 
     show = sub.add_parser("show", help="entries per benchmark, frontier and reduction factors")
     add_ledger_options(show)
-    show.add_argument("--benchmark", metavar="KEY", help="only this benchmark (key or alias)")
+    show.add_argument("--benchmark", metavar="KEY", help="only this benchmark, key or alias (default: all)")
     show.add_argument("--json", action="store_true", help="one JSON object on stdout")
     show.add_argument("--normalize", action="store_true", help=NORMALIZE_HELP)
     show.set_defaults(func=_show)
@@ -69,7 +71,10 @@ def register(subparsers) -> None:
     tables = sub.add_parser("tables", help="the README's Markdown tables, generated from the ledger")
     add_ledger_options(tables, unit=False)
     tables.add_argument("--write", metavar="FILE",
-                        help="rewrite the tables between the algoeff:tables markers in FILE (created if absent)")
+                        help="rewrite the tables between the algoeff:tables markers in FILE (created if absent; "
+                             "default: print them)")
+    tables.add_argument("--json", action="store_true",
+                        help="one JSON object on stdout: the Markdown and the benchmarks it covers")
     tables.set_defaults(func=_tables)
 
     validate = sub.add_parser("validate", help="check a whole ledger file; every problem as PATH:LINE: column",
@@ -87,28 +92,39 @@ def register(subparsers) -> None:
                                      "(keys: the project columns, or compute + unit).")
     add.add_argument("--ledger", metavar="PATH", required=True,
                      help="ledger CSV to append to (created in the project format if absent)")
-    add.add_argument("--file", metavar="ENTRY", help="the entry's fields in a .toml or .json file")
+    add.add_argument("--file", metavar="ENTRY",
+                     help="the entry's fields in a .toml or .json file (flags override it; default: flags only)")
     add.add_argument("--from-run", metavar="STORE[:RUN]",
                      help="the entry from a tracked run: ComputeTracker's store, and a run id, name or key "
                           "(default: every run in the store, in order); writes analyses/ beside the ledger")
     add.add_argument("--from-study", metavar="DIR[:RECIPE]",
-                     help="the entries from a study's --out folder (its results.json): one recipe, or all")
-    add.add_argument("--benchmark", help="benchmark key or alias")
-    add.add_argument("--publication")
-    add.add_argument("--date", help="publication date, YYYY-MM-DD")
-    add.add_argument("--compute", help="training compute to reach the benchmark, in --unit")
+                     help="the entries from a study's --out folder (its results.json): one recipe (default: "
+                          "every recipe that reached the target, baseline first)")
+    add.add_argument("--benchmark", metavar="KEY",
+                     help="benchmark key or alias (required; with --from-run, default: the one whose target the "
+                          "run's matches)")
+    add.add_argument("--publication", metavar="NAME",
+                     help="the method's name, one line (required; with --from-run, default: the run's name)")
+    add.add_argument("--date", metavar="YYYY-MM-DD",
+                     help="publication date (required; with --from-run, default: the day the run started, UTC)")
+    add.add_argument("--compute", metavar="X", help="training compute to reach the benchmark, in --unit (required, "
+                                                    "unless --file gives it; default: none)")
     add.add_argument("--unit", choices=list(UNITS), help="unit of --compute (default: tfs-days)")
-    add.add_argument("--publication-link")
-    add.add_argument("--listed-reduction-factor")
-    add.add_argument("--analysis")
-    add.add_argument("--analysis-link")
-    add.add_argument("--flops-per-mac", choices=["1", "2"], help="FLOPs counted per multiply-add")
-    add.add_argument("--utilization-discount", help="e.g. 0.33 if compute = time x peak x 0.33")
-    add.add_argument("--models", help="models trained (ensemble size), default 1")
-    add.add_argument("--method", choices=list(METHODS))
-    add.add_argument("--notes")
-    add.add_argument("--provenance", help="where the figure comes from")
-    add.add_argument("--json", action="store_true", help="print the added entry as JSON")
+    add.add_argument("--publication-link", metavar="URL", help="link to the publication (default: none)")
+    add.add_argument("--listed-reduction-factor", metavar="X",
+                     help="the reduction factor the source lists, kept as listed (default: none)")
+    add.add_argument("--analysis", metavar="TEXT", help="name or path of the analysis behind it (default: none)")
+    add.add_argument("--analysis-link", metavar="URL", help="link to that analysis (default: none)")
+    add.add_argument("--flops-per-mac", choices=["1", "2"],
+                     help="FLOPs the figure counts per multiply-add (algoeff flops and ComputeTracker count 2); "
+                          "needed where the benchmark's entries say theirs (default: unknown)")
+    add.add_argument("--utilization-discount", metavar="U",
+                     help="e.g. 0.33 if compute = time x peak x 0.33 (default: none applied)")
+    add.add_argument("--models", metavar="K", help="models trained, e.g. an ensemble's size (default: 1)")
+    add.add_argument("--method", choices=list(METHODS), help="how the figure was obtained (default: unknown)")
+    add.add_argument("--notes", metavar="TEXT", help="free text (default: none)")
+    add.add_argument("--provenance", metavar="TEXT", help="where the figure comes from (default: none)")
+    add.add_argument("--json", action="store_true", help="print the added entry and the verdict as JSON")
     add.set_defaults(func=_add)
 
     bench = sub.add_parser("benchmark", help="the benchmarks a ledger may use: list, add",
@@ -245,9 +261,16 @@ def _show(args) -> int:
 
 def _tables(args) -> int:
     ledger = open_ledger(args)
+    if args.json:
+        path = write_tables(ledger, args.write) if args.write else None
+        print(json.dumps({"ledger": str(ledger.path), "corrected": ledger.corrected,
+                          "benchmarks": [b.key for b in ledger.used_benchmarks()],
+                          "written": None if path is None else str(path), "markdown": render_tables(ledger)},
+                         indent=2))
+        return 0
     if args.write:
         path = write_tables(ledger, args.write)
-        print(f"wrote the tables of {len(ledger.used_benchmarks())} benchmarks to {path}", file=sys.stderr)
+        print(f"wrote the tables of {plural(len(ledger.used_benchmarks()), 'benchmark')} to {path}", file=sys.stderr)
     else:
         sys.stdout.write(render_tables(ledger))
     return 0
