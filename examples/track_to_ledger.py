@@ -1,7 +1,7 @@
 """From a tracked training run to a ledger record: train two recipes with ComputeTracker, into one run store.
 
     python examples/track_to_ledger.py [OUT_DIR]
-    algoeff ledger add --from-run OUT_DIR/runs.db --ledger OUT_DIR/my.csv --benchmark blobs-90
+    algoeff ledger add --from-run OUT_DIR/runs.db --ledger OUT_DIR/my.csv
 
 The second command adds both runs (in the order they ran): the first is the
 benchmark's baseline, the second says whether it is a new record and by how
@@ -35,7 +35,9 @@ def train(name: str, make_optimizer, batch: int = 64, max_steps: int = 400) -> d
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
     optimizer = make_optimizer(model.parameters())
-    tracker = ComputeTracker(model, target, store=out / "runs.db", run_name=name)
+    # config is saved with the run; "benchmark" names the ledger benchmark the run is an entry of
+    tracker = ComputeTracker(model, target, store=out / "runs.db", run_name=name,
+                             config={"benchmark": "blobs-90", "optimizer": name, "batch": batch})
     order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(1))
     for step in range(max_steps):
         idx = order[(step * batch) % len(order):][:batch]

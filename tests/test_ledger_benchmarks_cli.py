@@ -74,3 +74,11 @@ def test_add_json(tmp_path, capsys):
     assert cli.main(["ledger", "benchmark", "add", "d", "--ledger", str(tmp_path / "l.csv"), *ARGS, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["key"] == "d" and data["path"] == str(tmp_path / "benchmarks.toml")
+
+
+def test_a_key_with_a_dot_round_trips(tmp_path, capsys):
+    # "[accuracy-0.9]" would be a nested TOML table: the key is written quoted
+    assert cli.main(["ledger", "benchmark", "add", "accuracy-0.9", "--ledger", str(tmp_path / "l.csv"), *ARGS]) == 0
+    assert [b.key for b in load_benchmarks(tmp_path / "benchmarks.toml")] == ["accuracy-0.9"]
+    assert '["accuracy-0.9"]' in (tmp_path / "benchmarks.toml").read_text()
+    capsys.readouterr()

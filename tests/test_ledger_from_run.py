@@ -39,8 +39,7 @@ def test_example_run_then_one_command_gives_a_new_record(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     sgd, adam = [int(line.split("compute to target ")[1].split()[0]) for line in done.stdout.splitlines()[:2]]
     ledger = tmp_path / "my.csv"
-    assert cli.main(["ledger", "add", "--from-run", str(tmp_path / "runs.db"), "--ledger", str(ledger),
-                     "--benchmark", "blobs-90"]) == 0
+    assert cli.main(["ledger", "add", "--from-run", str(tmp_path / "runs.db"), "--ledger", str(ledger)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"note: defined benchmark 'blobs-90' (accuracy >= 0.9) in {tmp_path / 'benchmarks.toml'}"
     assert "new record: the first blobs-90 entry, its baseline (1x)" in out
@@ -57,8 +56,7 @@ def test_example_run_then_one_command_gives_a_new_record(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == "2 of 2 entries reproduce; 0 differ"
     # adding again skips what is there, and writes nothing
     before = ledger.read_bytes()
-    assert cli.main(["ledger", "add", "--from-run", str(tmp_path / "runs.db"), "--ledger", str(ledger),
-                     "--benchmark", "blobs-90"]) == 1
+    assert cli.main(["ledger", "add", "--from-run", str(tmp_path / "runs.db"), "--ledger", str(ledger)]) == 1
     assert capsys.readouterr().out.count("skipped: ") == 2 and ledger.read_bytes() == before
 
 
@@ -183,3 +181,14 @@ def test_from_study_refuses_an_unreached_recipe_and_a_missing_results_file(tmp_p
     assert cli.main(["ledger", "add", "--from-study", str(tmp_path), "--ledger", str(tmp_path / "m.csv")]) == 1
     assert capsys.readouterr().err.startswith(f"LedgerError: --from-study {tmp_path}: no results.json there")
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_without_a_benchmark_one_is_named_after_the_runs_target(tmp_path, capsys):
+    store = _store(tmp_path / "runs.db", [[(100, 0.5), (200, 0.93)], [(50, 0.91)]])
+    ledger = tmp_path / "my.csv"
+    assert cli.main(["ledger", "add", "--from-run", str(store), "--ledger", str(ledger)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: defined benchmark 'accuracy-0.9' (accuracy >= 0.9) in {tmp_path / 'benchmarks.toml'}" in out
+    # 200 / 50 = 4
+    assert "new record: 4x vs the baseline run 1 (200 FLOPs)" in out
+    assert [e.publication for e in load_ledger(ledger).entries] == ["run 1", "run 2"]

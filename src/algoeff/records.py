@@ -45,6 +45,7 @@ class Candidate:
     analysis: dict  # the analysis file's content, less benchmark/publication
     target: dict  # metric, threshold, higher_is_better
     refused: str = ""  # why it cannot be an entry ("" if it can)
+    benchmark: str = ""  # the benchmark the run's config names ({"benchmark": KEY}), if any
 
 
 def parse_source(text: str, flag: str) -> tuple[Path, str | None]:
@@ -151,7 +152,9 @@ def _run_candidate(store, path: Path, run_id: int) -> Candidate:
                     "config": json.dumps(run.get("config") or {}, sort_keys=True)},
         "environment": {k: v for k, v in env.items() if v is not None},
     }
-    return Candidate(label, fields, analysis, target)
+    config = run.get("config") or {}
+    named = config.get("benchmark") if isinstance(config.get("benchmark"), str) else ""
+    return Candidate(label, fields, analysis, target, benchmark=named)
 
 
 def from_run(source: str) -> list[Candidate]:
@@ -229,8 +232,10 @@ def resolve_benchmark(candidates: list[Candidate], ledger: Path, key: str | None
 
     With ``key`` it must match the runs' target (metric direction and threshold)
     when the benchmark states one; an unknown ``key`` is defined from the target
-    in a benchmarks.toml beside the ledger. Without ``key``, the one benchmark
-    whose threshold and direction match the target.
+    in a benchmarks.toml beside the ledger. Without ``key``: the benchmark the
+    runs' config names (``config={"benchmark": KEY}``), else the one known
+    benchmark whose threshold and direction match the target, else one named
+    after the target ("accuracy-0.9"), defined beside the ledger.
     """
     targets = {json.dumps(c.target, sort_keys=True) for c in candidates if c.target and not c.refused}
     if len(targets) > 1:
@@ -246,12 +251,21 @@ def resolve_benchmark(candidates: list[Candidate], ledger: Path, key: str | None
                 and bench.direction == direction)
 
     if key is None:
+        named = {c.benchmark for c in candidates if c.benchmark and not c.refused}
+        if len(named) > 1:
+            raise LedgerError(f"the runs name {len(named)} benchmarks in their config ({', '.join(sorted(named))}); "
+                              "add one at a time (STORE:RUN) or give --benchmark KEY.")
+        key = named.pop() if named else None
+    if key is None:
         found = [b for b in registry if matches(b)]
         if len(found) == 1:
             return found[0].key, None
-        raise LedgerError(f"which benchmark did the run reach? its target {_target_text(target)} matches "
-                          f"{'none' if not found else 'several'} of the known ones; give --benchmark KEY "
-                          "(an unknown KEY is defined from the run's target).")
+        if len(found) > 1:
+            raise LedgerError(f"which benchmark did the run reach? its target {_target_text(target)} matches "
+                              f"{', '.join(b.key for b in found)}; give --benchmark KEY.")
+        # none known: a benchmark named after the target, defined beside the ledger (and said so)
+        below = "" if target["higher_is_better"] else "below-"
+        key = slug(f"{target['metric']}-{below}{target['threshold']:g}")
     bench = registry.get(key)
     if bench is None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", key):

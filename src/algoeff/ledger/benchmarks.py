@@ -190,7 +190,9 @@ def _toml_value(value) -> str:
 
 
 def _toml_table(bench: Benchmark) -> list[str]:
-    lines = [f"[{bench.key}]"]
+    # a TOML bare key has no "."; a key such as "accuracy-0.9" is written quoted
+    key = bench.key if re.fullmatch(r"[A-Za-z0-9_-]+", bench.key) else json.dumps(bench.key)
+    lines = [f"[{key}]"]
     for name, value in bench.to_dict().items():
         if name == "key" or value is None or value == "" or value == []:
             continue
