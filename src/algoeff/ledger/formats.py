@@ -63,7 +63,7 @@ PROJECT_COLUMNS = (
     "date",  # YYYY-MM-DD
     "publication",
     "publication_link",
-    "compute_flops",  # FLOPs (1 tf-s-day = 8.64e16)
+    "compute_flops",  # FLOPs (1 tfs-day = 8.64e16)
     "listed_reduction_factor",  # as the source lists it, may be empty
     "analysis",
     "analysis_link",
@@ -478,7 +478,7 @@ def check_entries(entries, path: str, registry: BenchmarkRegistry, *, fmt: str =
 
 def _num(value: float) -> str:
     # 15 significant digits drop the float noise of unit conversion
-    # (0.28 tf-s-days -> 2.4192e+16, not 2.4192000000000004e+16)
+    # (0.28 tfs-days -> 2.4192e+16, not 2.4192000000000004e+16)
     return f"{float(value):.15g}"
 
 

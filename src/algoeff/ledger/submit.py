@@ -185,8 +185,8 @@ def _compared(entry: Entry, same: list[Entry], where: str) -> tuple[Entry, list[
         if mine == conv:
             return entry, same, conv, ""
         converted = normalize_entry(entry, conv)
-        sentence = (f"converted {format_compute(entry.compute_flops)} counted with {mine.describe()} to "
-                    f"{format_compute(converted.compute_flops)} in {key}'s convention ({conv.describe()})")
+        sentence = (f"converted {_compute_text(entry.compute_flops)} counted with {mine.describe()} to "
+                    f"{_compute_text(converted.compute_flops)} in {key}'s convention ({conv.describe()})")
         converted = dataclasses.replace(converted, notes=f"{entry.notes} [{sentence}]".strip())
         return converted, same, conv, sentence
     if how == "mixed":
