@@ -59,7 +59,7 @@ def test_hardware_json_and_human(capsys):
      "EstimateError: Unknown device 'H9000'. Known devices: GTX 580, K20,"),
     (["hardware", "--device", "V100", "--count", "0", "--hours", "1"], 1, "EstimateError: count == 0.0, must be > 0."),
     (["hardware", "--device", "V100", "--count", "-3", "--hours", "1"], 1, "EstimateError: count == -3.0, must be > 0."),
-    (["hardware", "--device", "TPU v4", "--count", "1", "--hours", "1"], 1,
+    (["hardware", "--device", "TPU v4", "--count", "1", "--hours", "1", "--precision", "fp32"], 1,
      "EstimateError: the catalog has no fp32 peak for TPU v4; known precisions for it: bf16, int8."),
     (["hardware", "--device", "V100", "--count", "1", "--hours", "1", "--utilization", "2"], 1,
      "EstimateError: utilization == '2', must be in (0, 1] (a fraction of peak)."),
@@ -77,7 +77,8 @@ def test_hardware_json_and_human(capsys):
     (["ops", "--per-example-gflops", "1", "--examples", "10", "--epochs", "1", "--input-shape", "1,3"], 1,
      "EstimateError: --input-shape is only used with --model."),
     (["ops", "--model", "torchvision", "--input-shape", "1x3", "--examples", "10", "--epochs", "1"], 1,
-     "CountError: --model 'torchvision' must be torchvision:NAME or package.module:callable."),
+     "CountError: --model 'torchvision' must be torchvision:NAME, package.module:FACTORY or "
+     "path/to/file.py:FACTORY."),
     (["ops", "--model", "os:getcwd", "--examples", "10", "--epochs", "1"], 1,
      "EstimateError: --model needs --input-shape, e.g. 1x3x224x224 (first dimension = batch)."),
     (["ops", "--model", "os:getcwd", "--input-shape", "1,x", "--examples", "10", "--epochs", "1"], 1,
@@ -155,3 +156,28 @@ def test_effective_warns_on_mixed_conventions(capsys):
     assert err == ""
     # like for like: 465 / 0.33 / 5 / 8 = 35.2
     assert json.loads(out)["algorithmic_factor"] == pytest.approx(465 / 0.33 / 5 / 8)
+
+
+def test_a_tpu_without_an_fp32_peak_defaults_to_the_precision_it_publishes(capsys):
+    assert main(["estimate", "hardware", "--device", "TPU v3", "--count", "8", "--hours", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # 8 x 3600 s x 123e12 (bf16 peak) x 0.40 = 1.417e18
+    assert data["inputs"]["precision"] == "bf16" and data["total_flops"] == pytest.approx(8 * 3600 * 123e12 * 0.4)
+    assert "publishes no fp32 peak" in data["inputs"]["precision_source"]
+
+
+def test_estimate_ops_model_honours_flops_per_mac(tmp_path, monkeypatch, capsys):
+    (tmp_path / "tiny.py").write_text("import torch\ndef build(width=2):\n    return torch.nn.Linear(4, width)\n")
+    monkeypatch.chdir(tmp_path)
+    args = ["estimate", "ops", "--model", "tiny:build", "--input-shape", "2x4", "--examples", "100", "--epochs", "1",
+            "--json"]
+    totals = {}
+    for mac in ("2", "1"):
+        assert main([*args, "--flops-per-mac", mac]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["convention"]["flops_per_mac"] == int(mac)
+        totals[mac] = data["total_flops"]
+    # 4 x 2 multiply-adds = 16 FLOPs per example at 2, x 3 (forward + backward) x 100 = 4800; at 1: 2400
+    assert (totals["2"], totals["1"]) == (4800, 2400)
+    assert main([*args, "--model-arg", "width=4"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_flops"] == 9600

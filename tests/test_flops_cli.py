@@ -52,7 +52,8 @@ def test_callable_spec_with_token_ids(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["resnet18"], "CountError: SPEC 'resnet18' must be torchvision:NAME or package.module:callable."),
+        (["resnet18"], "CountError: SPEC 'resnet18' must be torchvision:NAME, package.module:FACTORY or "
+                      "path/to/file.py:FACTORY."),
         (["torchvision:resnet19"], "CountError: Unknown torchvision model 'resnet19'. Did you mean"),
         (["nosuch_pkg.mod:f"], "CountError: SPEC 'nosuch_pkg.mod:f': cannot import 'nosuch_pkg.mod'"),
         (["tests.test_flops_cli:missing"], "CountError: SPEC 'tests.test_flops_cli:missing': "

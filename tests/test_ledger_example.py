@@ -19,4 +19,4 @@ def test_custom_ledger_example(tmp_path, monkeypatch, capsys):
     ledger = load_ledger(tmp_path / "ledger.csv")
     assert ledger.benchmark("digits95").threshold == 95.0
     assert len(ledger.entries) == 5
-    assert cli.main(["ledger", "validate", str(tmp_path / "ledger.csv")]) == 0
+    assert cli.main(["ledger", "validate", "--ledger", str(tmp_path / "ledger.csv")]) == 0

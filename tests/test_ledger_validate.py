@@ -40,8 +40,11 @@ BAD_FILES = {
     "extra column": (
         (SEED_HEADER + ",Extra\n" + "".join(r + ",x\n" for r in GOOD_SEED)).encode(),
         1, "header", "unexpected column 'Extra'"),
-    "project missing column": (
-        _project(*GOOD_PROJECT).replace(",provenance", "", 1).encode(), 1, "header", "missing column 'provenance'"),
+    "project missing a required column": (
+        _project(*GOOD_PROJECT).replace(",date,", ",", 1).encode(), 1, "header", "missing column 'date'"),
+    "project with no compute column": (
+        _project(*GOOD_PROJECT).replace(",compute_flops,", ",", 1).encode(), 1, "header",
+        "missing column 'compute_flops' (or 'compute' and 'unit')"),
     "row with too many fields": (
         _seed(GOOD_SEED[0], GOOD_SEED[1] + ",x").encode(), 3, "row", "9 fields, the header has 8"),
     "non-numeric compute": (
@@ -86,7 +89,7 @@ def test_bad_file_is_reported_with_path_line_column(tmp_path, capsys, name):
     data, line, column, fragment = BAD_FILES[name]
     path = tmp_path / "ledger.csv"
     path.write_bytes(data)
-    assert cli.main(["ledger", "validate", str(path)]) == 1
+    assert cli.main(["ledger", "validate", "--ledger", str(path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     prefix = f"LedgerError: {path}:{line}: {column}: "
     assert any(e.startswith(prefix) and fragment in e for e in err), err
@@ -111,7 +114,7 @@ def test_commands_on_a_bad_ledger_print_one_line_and_exit_1(tmp_path, capsys, co
 def test_validate_lists_every_problem_not_just_the_first(tmp_path, capsys):
     path = tmp_path / "ledger.csv"
     path.write_text(_seed(GOOD_SEED[0], GOOD_SEED[1].replace("0.71", "x"), GOOD_SEED[1].replace("9/17", "13/17")))
-    assert cli.main(["ledger", "validate", str(path)]) == 1
+    assert cli.main(["ledger", "validate", "--ledger", str(path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert [e.split(": ")[1] for e in err] == [f"{path}:3", f"{path}:4"]
 
@@ -121,8 +124,8 @@ def test_valid_files_pass(tmp_path, capsys):
         path = tmp_path / name
         path.write_text(text)
         assert validate_ledger(path) == []
-        assert cli.main(["ledger", "validate", str(path)]) == 0
-        assert capsys.readouterr().out.strip().endswith("ok, 2 entries over 1 benchmarks " +
+        assert cli.main(["ledger", "validate", "--ledger", str(path)]) == 0
+        assert capsys.readouterr().out.strip().endswith("ok, 2 entries over 1 benchmark " +
                                                         ("(seed format)" if name == "seed.csv" else "(project format)"))
 
 
@@ -156,3 +159,70 @@ def test_arbitrary_bytes_raise_only_ledger_error_on_load(tmp_path_factory, data)
         load_ledger(path)
     except LedgerError:
         pass
+
+
+def test_every_problem_of_one_row_is_reported(tmp_path, capsys):
+    path = tmp_path / "ledger.csv"
+    path.write_text(_project(GOOD_PROJECT[0], "nope,2014-13-17,GoogLeNet,,-5,4.3,,,3,,0,guessed,,"))
+    assert cli.main(["ledger", "validate", "--ledger", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    columns = [e.split(": ")[2] for e in err]
+    assert columns == ["benchmark", "date", "compute_flops", "flops_per_mac", "models", "method"]
+    assert all(e.startswith(f"LedgerError: {path}:3: ") for e in err)
+
+
+def test_a_line_break_in_a_publication_is_refused(tmp_path, capsys):
+    path = tmp_path / "ledger.csv"
+    path.write_text(_project(GOOD_PROJECT[0], GOOD_PROJECT[1].replace("GoogLeNet", '"Goog\nLeNet"')))
+    assert cli.main(["ledger", "validate", "--ledger", str(path)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"LedgerError: {path}:3: publication: 'Goog\\nLeNet' has a line break; it must fit on one line "
+        "(tables show it on one).")
+
+
+def test_a_minimal_ledger_validates_and_reports_its_defaulted_columns(tmp_path, capsys):
+    path = tmp_path / "ledger.csv"
+    path.write_text("benchmark,date,publication,compute,unit\n"
+                    "alexnet,2012-06-01,AlexNet,3.1,tfs-days\nalexnet,2019-05-28,EfficientNet,0.069,tfs-days\n")
+    assert cli.main(["ledger", "validate", "--ledger", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{path}: ok, 2 entries over 1 benchmark (project format)",
+                   "note: columns left out take their defaults: publication_link, listed_reduction_factor, "
+                   "analysis, analysis_link, flops_per_mac, utilization_discount, models, method, notes, "
+                   "provenance (empty; models 1)"]
+    ledger = load_ledger(path)
+    # 3.1 tfs-days = 3.1 x 8.64e16 FLOPs
+    assert ledger.entries[0].compute_flops == pytest.approx(2.6784e17) and ledger.entries[0].models == 1
+    assert cli.main(["ledger", "validate", "--ledger", str(path), "--json"]) == 0
+    data = __import__("json").loads(capsys.readouterr().out)
+    assert data["ok"] and data["entries"] == 2 and "flops_per_mac" in data["defaulted_columns"]
+
+
+@pytest.mark.parametrize("header, fragment", [
+    ("benchmark,date,publication,compute_flops,compute,unit", "give 'compute_flops' or 'compute' and 'unit'"),
+    ("benchmark,date,publication,compute", "column 'compute' needs a column 'unit'"),
+    ("benchmark,date,publication,compute_flops,colour", "unexpected column 'colour'"),
+])
+def test_minimal_headers_that_are_refused(tmp_path, capsys, header, fragment):
+    path = tmp_path / "ledger.csv"
+    path.write_text(header + "\n" + ",".join(["alexnet", "2012-06-01", "AlexNet"] + ["1"] * (header.count(",") - 2))
+                    + "\n")
+    assert cli.main(["ledger", "validate", "--ledger", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"LedgerError: {path}:1: header: ") and fragment in err
+
+
+def test_one_entry_is_singular(tmp_path, capsys):
+    path = tmp_path / "ledger.csv"
+    path.write_text(_project(GOOD_PROJECT[0]))
+    assert cli.main(["ledger", "validate", "--ledger", str(path)]) == 0
+    assert capsys.readouterr().out.strip().endswith("ok, 1 entry over 1 benchmark (project format)")
+
+
+def test_the_positional_path_still_works_with_a_deprecation_note(tmp_path, capsys):
+    path = tmp_path / "ledger.csv"
+    path.write_text(_project(*GOOD_PROJECT))
+    assert cli.main(["ledger", "validate", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "ok, 2 entries" in out
+    assert err == "note: `ledger validate PATH` is deprecated; use `ledger validate --ledger PATH`\n"

@@ -15,7 +15,7 @@ SRC = pathlib.Path(algoeff.__file__).parent
 
 # Each layer may import itself and the layers listed before it, never one after it.
 LAYERS = ["units", "errors", "files", "flops", "estimate", "ledger", "trend", "track",
-          "workloads", "study", "report", "cli"]
+          "workloads", "study", "records", "report", "cli"]
 
 
 @pytest.mark.parametrize("name", sorted(algoeff._EXPORTS))

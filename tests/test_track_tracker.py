@@ -208,3 +208,26 @@ def test_no_use_after_finish_and_no_hooks_left():
         tracker.record(accuracy=1.0)
     with pytest.raises(TrackError, match=r"finish\(\) after finish\(\)"):
         tracker.finish()
+
+
+def test_a_store_in_a_missing_folder_is_refused_and_nothing_created(tmp_path):
+    path = tmp_path / "no" / "such" / "runs.db"
+    with pytest.raises(TrackError, match="folder .* does not exist; create it first"):
+        ComputeTracker(_model(), ACC, store=str(path))
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_training_step_inside_evaluate_is_refused(tmp_path):
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    tracker = ComputeTracker(model, ACC)
+    with pytest.raises(TrackError, match=r"step\(\) entered inside evaluate\(\)"):
+        with tracker.evaluate():
+            with tracker.step():
+                _train_step(model, optimizer)
+    assert tracker.steps == 0 and tracker.total_flops == 0
+    # the tracker still works afterwards
+    with tracker.step():
+        _train_step(model, optimizer)
+    assert tracker.steps == 1
+    tracker.finish()

@@ -18,19 +18,34 @@ def atomic_write(path, write) -> Path:
 
     The new file keeps the permissions of the one it replaces, else 0644:
     mkstemp creates owner-only files, and these files are meant to be shared.
+    A symlink stays a symlink: the file it points to is replaced. An OSError
+    names ``path``, never the temp file.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise _about(err, path) from err
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
+        os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o644)
+        os.replace(tmp, target)
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is not None and str(err.filename) == str(tmp):
+            raise _about(err, path) from err
         raise
     return path
+
+
+def _about(err: OSError, path: Path) -> OSError:
+    """The same error about the user's ``path`` (a missing folder named as such)."""
+    if isinstance(err, FileNotFoundError) and not path.parent.is_dir():
+        return FileNotFoundError(err.errno, f"no such folder {str(path.parent)!r}", str(path))
+    return type(err)(err.errno, err.strerror, str(path))
 
 
 def atomic_write_text(path, text: str) -> Path:

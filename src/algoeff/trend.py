@@ -150,9 +150,15 @@ def fit_trend(entries) -> TrendFit:
     )
 
 
+PLOT_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".svg": "svg", ".pdf": "pdf"}
+
+
 def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", title: str | None = None):
-    """Save a PNG: compute (log) against date for every entry, the frontier, the
-    fitted trend and a Moore's-law reference, both starting at the baseline."""
+    """Save a figure: compute (log) against date for every entry, the frontier, the
+    fitted trend and a Moore's-law reference, both starting at the baseline.
+
+    The format follows the file name: .png, .jpg/.jpeg, .svg or .pdf.
+    """
     import datetime as dt
     from pathlib import Path
 
@@ -165,6 +171,14 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     from algoeff.units import from_flops
 
     path = Path(path)
+    fmt = PLOT_FORMATS.get(path.suffix.lower())
+    if path.is_dir():
+        raise LedgerError(f"{path}: is a folder, expected an image file such as trend.png.")
+    if fmt is None:
+        raise LedgerError(f"{path}: unknown image type {path.suffix or '(none)'!r}. Possible values are: "
+                          f"{', '.join(PLOT_FORMATS)}.")
+    if not path.parent.is_dir():
+        raise LedgerError(f"{path}: folder {str(path.parent)!r} does not exist; create it first.")
     entries = list(entries) if entries is not None else list(fit.frontier)
     base = fit.baseline
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
@@ -202,7 +216,7 @@ def plot_trend(fit: TrendFit, path, *, entries=None, unit: str = "tfs-days", tit
     fig.autofmt_xdate()
     fig.tight_layout()
     try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt))
     finally:
         plt.close(fig)
     return path

@@ -2,8 +2,10 @@
 
 Each command lives in its own module here with a ``register(subparsers)``
 function that adds its parser and sets ``func``; ``func(args)`` returns the
-exit status. Library errors (AlgoeffError) become one line on stderr and exit 1;
-usage errors are one line and exit 2. No traceback reaches a user for bad input.
+exit status. Every error is one line on stderr, ``<ErrorClass>: <message>``:
+library errors (AlgoeffError) and OS errors (a missing or unwritable path,
+named) exit 1, usage errors (``UsageError: algoeff CMD: ...``) exit 2. No
+traceback reaches a user; ALGOEFF_TRACEBACK=1 shows one for an unexpected error.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with a one-line usage error (its default prints the whole usage)."""
 
     def error(self, message: str):  # noqa: D401 - argparse's signature
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"UsageError: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,12 +65,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{type(err).__name__}: {err}", file=sys.stderr)
         return 1
     except OSError as err:  # a path that is missing, unreadable or unwritable
-        where = f" {err.filename!r}" if err.filename else ""
-        print(f"error:{where} {err.strerror or err}", file=sys.stderr)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"{type(err).__name__}: {where}{err.strerror or err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("KeyboardInterrupt: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug, not bad input: still one line, with the way to see more
+        if os.environ.get("ALGOEFF_TRACEBACK"):
+            raise
+        text = (str(err).strip().splitlines() or [""])[0]
+        print(f"{type(err).__name__}: {text} (unexpected: please report it; ALGOEFF_TRACEBACK=1 shows where)",
+              file=sys.stderr)
+        return 1
     return 0 if status is None else int(status)
 
 

@@ -34,16 +34,20 @@ def register(subparsers) -> None:
     cost.add_argument("--per-example-gmacs", type=float, metavar="X",
                       help="forward multiply-adds per example, in 1e9 (converted at --flops-per-mac)")
     cost.add_argument("--model", metavar="SPEC",
-                      help="count the forward pass of a model: torchvision:NAME (weights=None) or "
-                           "package.module:FACTORY (called with no arguments)")
-    ops.add_argument("--input-shape", metavar="S", help="with --model: one batch's shape, e.g. 1,3,224,224 "
-                                                        "(first dimension = batch)")
+                      help="count the forward pass of a model: torchvision:NAME (weights=None), "
+                           "package.module:FACTORY or path/to/file.py:FACTORY (as in `algoeff flops`)")
+    ops.add_argument("--model-arg", metavar="NAME=VALUE", action="append", default=[],
+                     help="with --model: an argument for FACTORY, VALUE read as a Python literal (else text); "
+                          "repeatable (default: none)")
+    ops.add_argument("--input-shape", metavar="SHAPE", help="with --model: one batch's shape, e.g. 1x3x224x224 "
+                                                            "(or 1,3,224,224; first dimension = batch; required with --model, default: none)")
     ops.add_argument("--examples", type=float, required=True, metavar="N", help="training examples per epoch")
     ops.add_argument("--epochs", type=float, required=True, metavar="E", help="epochs (may be fractional)")
     ops.add_argument("--backward-factor", type=float, default=2.0, metavar="B",
                      help="backward cost / forward cost (default 2: 3 x forward in all)")
     ops.add_argument("--flops-per-mac", type=int, choices=[1, 2], default=2,
-                     help="FLOPs per multiply-add for --per-example-gmacs (default 2; the paper's vision tables use 1)")
+                     help="FLOPs per multiply-add of the result: converts --per-example-gmacs, and expresses a "
+                          "--model count (counted at 2) in it (default 2; the paper's vision tables use 1)")
     ops.add_argument("--models", type=int, default=1, metavar="K", help="models trained, e.g. an ensemble (default 1)")
     ops.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ops.set_defaults(func=_ops)
@@ -54,9 +58,11 @@ def register(subparsers) -> None:
     which.add_argument("--peak-tflops", type=float, metavar="X", help="peak or sustained TFLOPS per device instead")
     hw.add_argument("--count", type=float, required=True, metavar="K", help="devices")
     time = hw.add_mutually_exclusive_group(required=True)
-    time.add_argument("--hours", type=float, metavar="H")
-    time.add_argument("--days", type=float, metavar="D")
-    hw.add_argument("--precision", choices=PRECISIONS, default="fp32", help="precision of the peak (default fp32)")
+    time.add_argument("--hours", type=float, metavar="H", help="wall-clock training time in hours (or --days)")
+    time.add_argument("--days", type=float, metavar="D", help="wall-clock training time in days (or --hours)")
+    hw.add_argument("--precision", choices=PRECISIONS, default=None,
+                    help="precision of the peak (default: fp32, or the device's first published precision "
+                         "when it has no fp32 peak, e.g. bf16 for TPU v3)")
     hw.add_argument("--utilization", metavar="U",
                     help="fraction of peak, or a named assumption: " + ", ".join(load_utilizations())
                          + " (default: 0.33 for GPUs, 0.40 for TPUs)")
@@ -80,9 +86,11 @@ def register(subparsers) -> None:
     hwf.add_argument("--hardware-catalog", action="store_true",
                      help="peak ratio of the fastest catalog GPU released by the end year vs by the baseline year")
     hwf.add_argument("--hardware-from", metavar="DEVICE",
-                     help="peak ratio --hardware-to / --hardware-from from the catalog")
-    hwf.add_argument("--hardware-factor", type=float, metavar="X", help="a hardware factor given directly")
-    eff.add_argument("--hardware-to", metavar="DEVICE", help="with --hardware-from")
+                     help="peak ratio --hardware-to / --hardware-from from the catalog (default: a 24-month "
+                          "doubling time)")
+    hwf.add_argument("--hardware-factor", type=float, metavar="X",
+                     help="a hardware factor given directly (default: a 24-month doubling time)")
+    eff.add_argument("--hardware-to", metavar="DEVICE", help="with --hardware-from: the later device (default: none)")
     eff.add_argument("--precision", choices=PRECISIONS, default="fp32", help="for catalog peaks (default fp32)")
     eff.add_argument("--ledger", metavar="PATH", help="ledger CSV (default: the bundled ledger)")
     eff.add_argument("--normalize", action="store_true",
@@ -111,20 +119,29 @@ def _ops(args) -> int:
 
         if not args.input_shape:
             raise EstimateError("--model needs --input-shape, e.g. 1x3x224x224 (first dimension = batch).")
+        from algoeff.flops.models import parse_model_args
+
         shape = parse_shape(args.input_shape, source="--input-shape")
-        model = load_model(args.model, source="--model")
+        model = load_model(args.model, source="--model", kwargs=parse_model_args(args.model_arg))
         model.eval()
         try:
             est = estimate_ops_from_model(model, torch.zeros(shape), examples=args.examples, epochs=args.epochs,
-                                          backward_factor=args.backward_factor, models=args.models)
-        except (RuntimeError, ImportError) as err:
-            raise CountError(f"--model {args.model} with input shape {shape}: {str(err).splitlines()[0]}") from None
+                                          backward_factor=args.backward_factor, models=args.models,
+                                          flops_per_mac=args.flops_per_mac)
+        except (CountError, EstimateError):
+            raise
+        except Exception as err:  # the model rejected the input: one line, not a traceback
+            text = (str(err).strip().splitlines() or [""])[0]
+            raise CountError(f"--model {args.model} with input shape {'x'.join(map(str, shape))}: "
+                             f"{type(err).__name__}: {text}") from None
         est.inputs["model"] = args.model
-        head = f"counting operations: {args.model}, {est.inputs['per_example_flops'] / 1e9:.4g} GFLOPs per example " \
-               f"(counted, 2 FLOPs per multiply-add)"
+        head = (f"counting operations: {args.model}, {est.inputs['per_example_flops'] / 1e9:.4g} GFLOPs per example "
+                f"(counted at 2 FLOPs per multiply-add" + (", expressed at 1)" if args.flops_per_mac == 1 else ")"))
     else:
         if args.input_shape is not None:
             raise EstimateError("--input-shape is only used with --model.")
+        if args.model_arg:
+            raise EstimateError("--model-arg is only used with --model.")
         est = estimate_ops(per_example_gflops=args.per_example_gflops, per_example_gmacs=args.per_example_gmacs,
                            examples=args.examples, epochs=args.epochs, backward_factor=args.backward_factor,
                            flops_per_mac=args.flops_per_mac, models=args.models)
@@ -147,7 +164,10 @@ def _hardware(args) -> int:
     what = f"{i['device']} {i['precision']}" if i["device"] else "given peak"
     lines = [f"hardware time: {i['count']:g} x {what} ({i['peak_flops'] / 1e12:g} TFLOPS) x {i['days']:.4g} days "
              f"x utilization {i['utilization']:g}" + (f" x {i['models']} models" if i["models"] != 1 else ""),
-             f"  peak: {i['peak_source']}", f"  utilization: {i['utilization_source']}"]
+             f"  peak: {i['peak_source']}"
+             + (f" ({i['precision_source']})" if i.get("precision_source") not in (None, "given", "default (fp32)")
+                else ""),
+             f"  utilization: {i['utilization_source']}"]
     return _print_estimate(est, args, lines)
 
 

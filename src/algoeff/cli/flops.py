@@ -11,6 +11,7 @@ __all__ = ["register"]
 
 DTYPES = ("auto", "float32", "float16", "bfloat16", "long")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+LOSSES = ("sum", "cross-entropy", "mse")
 
 
 def _shape_arg(text: str) -> tuple[int, ...]:
@@ -29,23 +30,40 @@ def register(subparsers) -> None:
                     "multiply-adds (the unit of torchvision's _ops), by module or op, and any op that ran "
                     "without a formula.")
     parser.add_argument("spec", metavar="SPEC",
-                        help="torchvision:NAME, or package.module:callable returning an nn.Module")
-    parser.add_argument("--input-shape", metavar="AxBx...", type=_shape_arg, action="append", required=True,
-                        help="shape of an input tensor; repeat for a model with several inputs")
+                        help="torchvision:NAME, package.module:FACTORY (the current folder is on the import "
+                             "path) or path/to/file.py:FACTORY; FACTORY returns an nn.Module")
+    parser.add_argument("--model-arg", metavar="NAME=VALUE", action="append", default=[],
+                        help="an argument for FACTORY, VALUE read as a Python literal (else text); repeatable "
+                             "(default: none)")
+    parser.add_argument("--input-shape", metavar="SHAPE", type=_shape_arg, action="append", required=True,
+                        help="shape of an input tensor, e.g. 1x3x224x224 (or 1,3,224,224); repeat for a model "
+                             "with several inputs")
     parser.add_argument("--input-dtype", choices=DTYPES, default="auto",
                         help="auto: long (token ids) when the model's first layer is an nn.Embedding, "
-                             "else float32")
+                             "else float32 (default: auto)")
     parser.add_argument("--train", action="store_true",
-                        help="count a training step: forward, backward of the output's sum, optimizer")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="count this optimizer's step (with --train)")
+                        help="count a training step: forward, backward of --loss, optimizer (default: forward "
+                             "only, in eval mode)")
+    parser.add_argument("--loss", choices=LOSSES, default="sum",
+                        help="with --train: the loss backward starts from; sum of the output, cross-entropy "
+                             "against class labels (output NxC, labels --labels or all 0) or mse against "
+                             "zeros (default: sum)")
+    parser.add_argument("--labels", metavar="SHAPE", type=_shape_arg,
+                        help="with --loss cross-entropy: the labels' shape (default: the output's shape less "
+                             "its class dimension)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS,
+                        help="count this optimizer's step (with --train; default: no optimizer step)")
     parser.add_argument("--policy", choices=("matmul", "all"), default="matmul",
                         help="matmul: matmul, conv, attention, RNN cells; all: also elementwise, "
-                             "normalization, softmax, pooling, reductions, optimizer arithmetic")
+                             "normalization, softmax, pooling, reductions, optimizer arithmetic (default: matmul)")
     parser.add_argument("--causal", choices=("full", "half"), default="full",
-                        help="causal attention: every score (full) or the unmasked triangle (half)")
+                        help="causal attention: every score (full) or the unmasked triangle (half) "
+                             "(default: full)")
     parser.add_argument("--device", default=None,
-                        help="meta: count shapes only, no memory or compute (default: the CPU)")
-    parser.add_argument("--by", choices=("module", "op"), help="also list FLOPs by module or by op")
+                        help="cpu, cuda, mps, ...; meta: count shapes only, no memory or compute "
+                             "(default: the CPU)")
+    parser.add_argument("--by", choices=("module", "op"), help="also list FLOPs by module or by op (default: "
+                                                                "totals only)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.set_defaults(func=_flops)
 
@@ -60,18 +78,62 @@ def _input_dtype(model, choice: str):
                     "long": torch.long}[choice]
 
 
+def check_device(text: str | None, flag: str = "--device"):
+    """``text`` as a torch.device this machine has, or CountError saying which it lacks."""
+    import torch
+
+    if text is None:
+        return None
+    try:
+        device = torch.device(text)
+    except (RuntimeError, TypeError) as err:
+        raise CountError(f"{flag} {text!r}: {str(err).splitlines()[0]}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CountError(f"{flag} {text!r}: no CUDA device here (torch.cuda.is_available() is False); "
+                         "use --device cpu, or meta to count shapes only.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise CountError(f"{flag} {text!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise CountError(f"{flag} {text!r}: no Apple MPS device here (torch.backends.mps.is_available() is "
+                         "False); use --device cpu, or meta to count shapes only.")
+    if device.type not in ("cpu", "meta", "cuda", "mps"):
+        try:
+            torch.empty(0, device=device)
+        except (RuntimeError, AssertionError) as err:
+            raise CountError(f"{flag} {text!r}: not usable here: {str(err).splitlines()[0]}") from None
+    return device
+
+
+def _loss_fn(name: str, labels_shape):
+    import torch
+
+    if name == "sum":
+        return None
+    if name == "mse":
+        return lambda out: torch.nn.functional.mse_loss(out, torch.zeros_like(out))
+
+    def cross_entropy(out):
+        shape = labels_shape or (tuple(out.shape[:1]) + tuple(out.shape[2:]))
+        labels = torch.zeros(shape, dtype=torch.long, device=out.device)
+        return torch.nn.functional.cross_entropy(out, labels)
+
+    return cross_entropy
+
+
 def _flops(args) -> int:
     import torch
 
     from algoeff.flops import count_flops, load_model
+    from algoeff.flops.models import parse_model_args
 
     if args.optimizer and not args.train:
         raise CountError("--optimizer counts only with --train.")
-    try:
-        device = None if args.device is None else torch.device(args.device)
-    except (RuntimeError, TypeError) as err:
-        raise CountError(f"--device {args.device!r}: {str(err).splitlines()[0]}") from err
-    model = load_model(args.spec, device=device)
+    if (args.loss != "sum" or args.labels) and not args.train:
+        raise CountError("--loss and --labels count only with --train.")
+    if args.labels and args.loss != "cross-entropy":
+        raise CountError("--labels is only used with --loss cross-entropy.")
+    device = check_device(args.device)
+    model = load_model(args.spec, device=device, kwargs=parse_model_args(args.model_arg))
     dtype_name, dtype = _input_dtype(model, args.input_dtype)
     where = device if device is not None else torch.device("cpu")
     # token ids of 0 are valid for any vocabulary; float inputs are random
@@ -82,16 +144,24 @@ def _flops(args) -> int:
         cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[args.optimizer]
         options = {"lr": 0.1, "momentum": 0.9} if args.optimizer == "sgd" else {"lr": 1e-3}
         optimizer = cls(model.parameters(), **options)
-    report = count_flops(model, inputs, train=args.train, optimizer=optimizer, policy=args.policy,
-                         causal=args.causal, device=device)
     shapes = ["x".join(map(str, s)) for s in args.input_shape]
+    try:
+        report = count_flops(model, inputs, train=args.train, optimizer=optimizer, policy=args.policy,
+                             causal=args.causal, device=device, loss_fn=_loss_fn(args.loss, args.labels))
+    except CountError:
+        raise
+    except Exception as err:  # the model rejected these inputs: say so in one line
+        raise CountError(f"{args.spec} with input {', '.join(shapes)} {dtype_name}: {type(err).__name__}: "
+                         f"{(str(err).strip().splitlines() or [''])[0]} (check --input-shape and "
+                         "--input-dtype)") from err
     if args.json:
         data = {"spec": args.spec, "input_shapes": shapes, "input_dtype": dtype_name,
-                "train": args.train, "optimizer": args.optimizer,
+                "train": args.train, "loss": args.loss if args.train else None, "optimizer": args.optimizer,
                 "device": str(where), **report.to_dict()}
         print(json.dumps(data, indent=2))
         return 0
-    step = f"training step{f' ({args.optimizer})' if args.optimizer else ''}" if args.train else "forward (eval)"
+    extras = [x for x in (f"loss {args.loss}" if args.loss != "sum" else "", args.optimizer or "") if x]
+    step = f"training step{f' ({chr(44).join(extras)})' if extras else ''}" if args.train else "forward (eval)"
     print(f"{args.spec}  input {', '.join(shapes)} {dtype_name}  {step}  policy {report.policy}"
           f"  causal {report.causal}")
     rows = [("forward", report.forward), ("backward", report.backward), ("optimizer", report.optimizer),

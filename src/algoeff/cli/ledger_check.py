@@ -85,7 +85,8 @@ def _check(args) -> int:
     ok = sum(r.ok for r in rows)
     reproduce = sum(r.verdict == "reproduces" for r in rows)
     print()
-    print(f"{reproduce} of {len(rows)} entries reproduce; {len(differing)} differ"
+    counted = f"{reproduce} of 1 entry reproduces" if len(rows) == 1 else f"{reproduce} of {len(rows)} entries reproduce"
+    print(f"{counted}; {len(differing)} differ"
           + (f" ({sum(r.documented for r in differing)} explained in their analyses)" if differing else "")
           + ("" if report.ok else f"; {len(rows) - ok} need attention"))
     return 0 if report.ok else 1

@@ -29,6 +29,14 @@ def register(subparsers) -> None:
 
 
 def _report(args) -> int:
+    from pathlib import Path
+
+    from algoeff.errors import ReportError
+
+    for folder in Path(args.out).absolute().parents:
+        if folder.exists() and not folder.is_dir():
+            raise ReportError(f"--out {args.out}: {folder} is a file, so the site's folder cannot be made there.")
+
     def progress(line: str) -> None:
         print(f"report: {line}", file=sys.stderr, flush=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from algoeff.cli.ledger import add_ledger_options, format_compute, open_ledger
+from algoeff.cli.ledger import add_ledger_options, format_compute, open_ledger, plural
 from algoeff.errors import LedgerError
 from algoeff.ledger.conventions import NORMALIZE_HELP, apply_convention
 from algoeff.trend import fit_trend, plot_trend
@@ -21,7 +21,9 @@ def register(subparsers) -> None:
     parser.add_argument("--benchmark", metavar="KEY", required=True, help="benchmark key or alias")
     add_ledger_options(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout (dates ISO 8601)")
-    parser.add_argument("--plot", metavar="FILE.png", help="save compute against date, fit and Moore's law")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="save compute against date, fit and Moore's law; .png, .jpg, .svg or .pdf by the "
+                             "name (default: no plot)")
     parser.add_argument("--normalize", action="store_true", help=NORMALIZE_HELP)
     parser.set_defaults(func=_trend)
 
@@ -56,7 +58,7 @@ def _trend(args) -> int:
     print(f"values: {'corrected (errata applied)' if ledger.corrected else 'as listed (--seed-values)'}")
     if args.normalize:
         print("convention: normalised to 2 FLOPs per multiply-add, no utilization discount, single model")
-    print(f"frontier ({fit.n_points} of {len(entries)} entries):")
+    print(f"frontier ({fit.n_points} of {plural(len(entries), 'entry', 'entries')}):")
     width = max(len(e.publication) for e in fit.frontier)
     for e, point in zip(fit.frontier, fit.to_dict()["frontier"]):
         listed = "" if e.listed_reduction_factor is None else f"  (listed {e.listed_reduction_factor:g})"

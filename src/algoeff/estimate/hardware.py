@@ -192,13 +192,15 @@ def resolve_utilization(utilization, device: Device | None) -> Utilization:
     return Utilization("given", value, "", "", "given by the user")
 
 
-def estimate_hardware(*, device=None, count, hours=None, days=None, precision: str = "fp32", utilization=None,
+def estimate_hardware(*, device=None, count, hours=None, days=None, precision: str | None = None, utilization=None,
                       peak_flops=None, models=1, catalog: Catalog | None = None) -> Estimate:
     """Training compute from hardware time: count x time x peak x utilization (x models).
 
     Name a catalog ``device`` (its ``precision`` peak is used) or give ``peak_flops``
     per device directly (e.g. a sustained throughput). Give the wall-clock time
-    as exactly one of ``hours`` or ``days``.
+    as exactly one of ``hours`` or ``days``. Without ``precision``: fp32, or for a
+    device that publishes no fp32 peak (TPU v3: bf16 only) the first precision it
+    does publish, in PRECISIONS order; ``inputs["precision_source"]`` says which.
     """
     if (hours is None) == (days is None):
         raise EstimateError("give the training time as exactly one of hours or days"
@@ -213,6 +215,11 @@ def estimate_hardware(*, device=None, count, hours=None, days=None, precision: s
     dev = None
     if device is not None:
         dev = (catalog or load_catalog())[device]
+        precision_source = "given"
+        if precision is None:
+            precision = "fp32" if "fp32" in dev.peak_tflops else next(p for p in PRECISIONS if p in dev.peak_tflops)
+            precision_source = ("default (fp32)" if precision == "fp32" else
+                                f"default: {dev.name} publishes no fp32 peak, so its {precision} peak")
         peak = dev.peak_flops(precision)
     else:
         peak = positive("peak_flops", peak_flops)
@@ -220,6 +227,7 @@ def estimate_hardware(*, device=None, count, hours=None, days=None, precision: s
     total = count * seconds * peak * util.value * models
     inputs = {"device": dev.name if dev else None, "count": count, "hours": seconds / SECONDS_PER_HOUR,
               "days": seconds / SECONDS_PER_HOUR / HOURS_PER_DAY, "precision": precision if dev else None,
+              "precision_source": precision_source if dev else None,
               "peak_flops": peak, "peak_source": dev.source if dev else "given",
               "utilization": util.value, "utilization_source": util.source, "models": models}
     discount = None if util.value == 1.0 else util.value

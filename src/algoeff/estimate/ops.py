@@ -55,12 +55,16 @@ def estimate_ops(*, per_example_flops=None, per_example_gflops=None, per_example
 
 
 def estimate_ops_from_model(model, inputs, *, examples, epochs, backward_factor=2.0, models=1,
-                            policy: str = "matmul") -> Estimate:
+                            policy: str = "matmul", flops_per_mac: int = 2) -> Estimate:
     """Counting operations with the forward cost counted from ``model`` by algoeff.flops.
 
     ``inputs`` is one batch (a tensor or a tuple of tensors); its first dimension
     is the batch, so the per-example cost is the counted forward FLOPs / batch size.
+    The counter counts a multiply-add as 2 FLOPs; ``flops_per_mac=1`` expresses
+    the estimate in the 1-FLOP convention (half the count) instead.
     """
+    if flops_per_mac not in (1, 2):
+        raise EstimateError(f"flops_per_mac == {flops_per_mac!r}, must be 1 or 2.")
     from algoeff.flops import count_flops  # torch is imported only here
 
     first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
@@ -69,9 +73,10 @@ def estimate_ops_from_model(model, inputs, *, examples, epochs, backward_factor=
     if report.forward <= 0:
         raise EstimateError(f"the FLOP counter found no countable operations in {type(model).__name__} "
                             f"(uncounted: {', '.join(map(str, report.uncounted_ops)) or 'none'}).")
-    estimate = estimate_ops(per_example_flops=report.forward / batch, examples=examples, epochs=epochs,
-                            backward_factor=backward_factor, flops_per_mac=2, models=models)
+    estimate = estimate_ops(per_example_flops=report.forward / batch * flops_per_mac / 2, examples=examples,
+                            epochs=epochs, backward_factor=backward_factor, flops_per_mac=flops_per_mac,
+                            models=models)
     extra = {"model": type(model).__name__, "input_shape": list(first.shape), "counted_forward_flops":
              report.forward, "policy": policy}
-    return Estimate("counting", estimate.total_flops, {**extra, **estimate.inputs}, flops_per_mac=2,
+    return Estimate("counting", estimate.total_flops, {**extra, **estimate.inputs}, flops_per_mac=flops_per_mac,
                     models=estimate.models)

@@ -4,7 +4,7 @@ One TOML file per entry, ``analyses/<benchmark>/<entry>.toml``::
 
     benchmark = "alexnet"            # benchmark key
     publication = "AlexNet"          # the entry's publication, as the ledger names it
-    method = "counting"              # counting | hardware | reported | counted
+    method = "counting"              # counting | hardware | reported | counted | measured (ledger/measured.py)
     summary = "one line: what was computed"
     difference = "..."               # only if the entry does not reproduce: why, and what was tried
     tried = ["...", "..."]           # alternatives tried, each with its result
@@ -55,10 +55,12 @@ from algoeff.estimate import Convention, Estimate, estimate_hardware, estimate_o
 from algoeff.estimate.counted import estimate_counted, parse_phases
 from algoeff.estimate.result import positive
 
+from .measured import INPUTS as MEASURED_INPUTS, measured_estimate
+
 __all__ = ["METHODS", "Analysis", "Computation", "bundled_analyses_dir", "compute", "load_analyses",
            "load_analysis", "yield_is_stale"]
 
-METHODS = ("counting", "hardware", "reported", "counted")
+METHODS = ("counting", "hardware", "reported", "counted", "measured")
 _INPUTS = {
     "counting": {"per_example_flops", "per_example_gflops", "per_example_gmacs", "examples", "epochs",
                  "backward_factor", "flops_per_mac", "models"},
@@ -67,9 +69,10 @@ _INPUTS = {
     "reported": {"total_flops"},
     "counted": {"model", "model_args", "input_shape", "input_dtype", "examples", "epochs", "batch_size", "steps",
                 "train", "phases", "flops_per_mac", "models", "policy"},
+    "measured": MEASURED_INPUTS,  # a tracked run's curve (ledger/measured.py)
 }
 _KEYS = {"benchmark", "publication", "method", "summary", "difference", "tried", "notes", "convention", "inputs",
-         "sources", "yields", "cross_checks"}
+         "sources", "yields", "cross_checks", "environment"}
 _YIELD_RTOL = 1e-3  # a recorded yield is stale when it is off its recomputation by more than this
 
 
@@ -144,6 +147,8 @@ def compute(method: str, inputs: dict, *, where: str = "analysis", convention: C
         elif method == "counted":
             est = estimate_counted(parse_phases(args), flops_per_mac=args.get("flops_per_mac", 2),
                                    models=args.get("models", 1), policy=args.get("policy", "matmul"))
+        elif method == "measured":
+            est = measured_estimate(args)
         elif method == "hardware":
             if "peak_tflops" in args:
                 args["peak_flops"] = positive("peak_tflops", args.pop("peak_tflops")) * 1e12

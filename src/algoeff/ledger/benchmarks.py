@@ -21,6 +21,7 @@ from algoeff.files import atomic_write_text
 __all__ = [
     "Benchmark",
     "BenchmarkRegistry",
+    "add_benchmark",
     "adhoc_benchmark",
     "bundled_benchmarks",
     "load_benchmarks",
@@ -188,17 +189,65 @@ def _toml_value(value) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
+def _toml_table(bench: Benchmark) -> list[str]:
+    # a TOML bare key has no "."; a key such as "accuracy-0.9" is written quoted
+    key = bench.key if re.fullmatch(r"[A-Za-z0-9_-]+", bench.key) else json.dumps(bench.key)
+    lines = [f"[{key}]"]
+    for name, value in bench.to_dict().items():
+        if name == "key" or value is None or value == "" or value == []:
+            continue
+        lines.append(f"{name} = {_toml_value(value)}")
+    return lines
+
+
 def write_benchmarks(benchmarks, path) -> Path:
     """Write benchmarks as TOML at ``path``, atomically (temp file + rename)."""
     path = Path(path)
     lines = ["# Benchmarks defined for the ledger beside this file (algoeff)."]
     for bench in benchmarks:
         lines.append("")
-        lines.append(f"[{bench.key}]")
-        for name, value in bench.to_dict().items():
-            if name == "key" or value is None or value == "" or value == []:
-                continue
-            lines.append(f"{name} = {_toml_value(value)}")
+        lines.extend(_toml_table(bench))
     atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def add_benchmark(path, bench: Benchmark) -> Path:
+    """Append ``bench`` to the benchmarks.toml at ``path`` (created if absent), atomically.
+
+    Validated first: the key's spelling, a title, a finite threshold, a direction,
+    and no clash of its key or aliases with a bundled benchmark or one the file
+    defines. The file's other text (comments included) is kept as it is; nothing
+    is written unless the result reads back to the same benchmarks plus this one.
+    """
+    path = Path(path)
+    where = str(path)
+    _parse_benchmark(bench.key, {k: v for k, v in bench.to_dict().items() if k != "key" and v is not None}, where)
+    if bench.threshold is None or bench.direction is None:
+        raise LedgerError(f"{where}: [{bench.key}] needs a threshold and a direction (higher or lower): they say "
+                          "what reaching the benchmark means.")
+    if path.is_dir():
+        raise LedgerError(f"{where}: is a folder, expected a benchmarks.toml file.")
+    text = ""
+    existing: list[Benchmark] = []
+    if path.exists():
+        text = path.read_bytes().decode("utf-8", errors="strict") if path.stat().st_size else ""
+        existing = _parse_toml(text, where)
+    taken = bundled_benchmarks()
+    for other in existing:
+        taken.add(other)
+    for name in bench.names():
+        clash = taken.get(name)
+        if clash is not None:
+            origin = "defined in this file" if any(b.key == clash.key for b in existing) else "bundled with algoeff"
+            raise LedgerError(f"{where}: {name!r} is already a name of benchmark {clash.key!r} ({origin}); "
+                              "choose another key or alias.")
+    block = "\n".join(_toml_table(bench)) + "\n"
+    if not text:
+        new_text = "# Benchmarks defined for the ledger beside this file (algoeff).\n\n" + block
+    else:
+        new_text = text + ("" if text.endswith("\n") else "\n") + "\n" + block
+    if _parse_toml(new_text, where) != [*existing, bench]:
+        raise LedgerError(f"{where}: [{bench.key}] does not read back as written (nothing written).")
+    atomic_write_text(path, new_text)
     return path
 

@@ -17,8 +17,8 @@ from algoeff.estimate.conventions import TARGET, Convention, convert_flops
 
 from .entry import Entry
 
-__all__ = ["NORMALIZE_HELP", "apply_convention", "entry_convention", "mixed_conventions", "normalize_entries",
-           "normalize_entry"]
+__all__ = ["NORMALIZE_HELP", "apply_convention", "benchmark_convention", "entry_convention", "mixed_conventions",
+           "normalize_entries", "normalize_entry"]
 
 
 def entry_convention(entry: Entry) -> Convention:
@@ -71,3 +71,22 @@ def apply_convention(entries, *, normalize: bool) -> tuple[list[Entry], str | No
     key = entries[0].benchmark
     return entries, (f"{key} mixes counting conventions, so its reduction factors compare unlike counts: {mix}; "
                      "--normalize puts them in one")
+
+
+def benchmark_convention(entries) -> tuple[Convention | None, str]:
+    """The convention a benchmark's entries share, and how it was decided.
+
+    (convention, "shared") when every entry counts alike and the FLOPs per
+    multiply-add are known; (None, "mixed") when known conventions differ, so
+    a comparison must normalise them all; (None, "unknown") when some entry's
+    FLOPs per multiply-add are unknown (a seed-format ledger); (None, "none")
+    without entries.
+    """
+    conventions = {entry_convention(e) for e in entries}
+    if not conventions:
+        return None, "none"
+    if any(c.flops_per_mac is None for c in conventions):
+        return None, "unknown"
+    if len(conventions) > 1:
+        return None, "mixed"
+    return conventions.pop(), "shared"

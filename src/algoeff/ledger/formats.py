@@ -11,9 +11,13 @@ unknown one becomes an ad-hoc benchmark.
 Project format (what algoeff writes): the columns in PROJECT_COLUMNS, ISO dates
 and compute in FLOPs, plus the counting convention, method, notes and
 provenance. Its benchmarks must be known: bundled, or defined in a
-``benchmarks.toml`` beside the file.
+``benchmarks.toml`` beside the file. A hand-written project ledger needs only
+the REQUIRED_COLUMNS and its compute, as ``compute_flops`` or as ``compute`` and
+``unit`` (tfs-days, pfs-days, flops); every other column may be left out and
+takes its default (empty; models 1), which ``ledger validate`` reports.
 
-Every problem is reported as ``PATH:LINE: column: message``.
+Every problem is reported as ``PATH:LINE: column: message``, every problem of a
+row, not only its first.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from .entry import METHODS, Entry
 
 __all__ = [
     "PROJECT_COLUMNS",
+    "REQUIRED_COLUMNS",
     "SEED_COLUMNS",
+    "defaulted_columns",
     "Problem",
     "check_entries",
     "entry_from_row",
@@ -57,7 +63,7 @@ PROJECT_COLUMNS = (
     "date",  # YYYY-MM-DD
     "publication",
     "publication_link",
-    "compute_flops",  # FLOPs (1 tf-s-day = 8.64e16)
+    "compute_flops",  # FLOPs (1 tfs-day = 8.64e16)
     "listed_reduction_factor",  # as the source lists it, may be empty
     "analysis",
     "analysis_link",
@@ -68,6 +74,15 @@ PROJECT_COLUMNS = (
     "notes",
     "provenance",
 )
+
+# What a hand-written project ledger must have; compute comes as compute_flops,
+# or as compute + unit.
+REQUIRED_COLUMNS = ("benchmark", "date", "publication")
+# Optional columns a hand-written ledger may use instead of compute_flops.
+COMPUTE_COLUMNS = ("compute", "unit")
+# Fields shown on one line in every table: a newline would break them.
+_ONE_LINE = ("publication", "publication_link", "analysis", "analysis_link",
+             "Publication", "Publication link", "Analysis", "Analysis link")
 
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -85,12 +100,38 @@ class Problem:
 
 
 class _Problems(Exception):
-    """Raised inside row parsing to stop at the first bad cell of a row."""
+    """Raised inside cell parsing: the bad cell's column and what is wrong with it."""
 
     def __init__(self, column: str, message: str):
         super().__init__(message)
         self.column = column
         self.message = message
+
+
+class _RowProblems(Exception):
+    """Every bad cell of one row (raised once the whole row has been read)."""
+
+    def __init__(self, problems: list[_Problems]):
+        super().__init__(problems[0].message)
+        self.problems = problems
+
+
+class _Collect:
+    """Parse a row's cells one by one, keeping every problem instead of stopping at the first."""
+
+    def __init__(self):
+        self.problems: list[_Problems] = []
+
+    def __call__(self, parse, *args, **kwargs):
+        try:
+            return parse(*args, **kwargs)
+        except _Problems as err:
+            self.problems.append(err)
+            return None
+
+    def done(self) -> None:
+        if self.problems:
+            raise _RowProblems(self.problems)
 
 
 def neutralise(text: str) -> str:
@@ -152,69 +193,118 @@ def _text(column: str, text: str, *, required: bool = False) -> str:
     text = _unneutralise(text.strip())
     if required and not text:
         raise _Problems(column, "missing value.")
+    if column in _ONE_LINE and ("\n" in text or "\r" in text):
+        raise _Problems(column, f"{text!r} has a line break; it must fit on one line (tables show it on one).")
     return text
 
 
+def _compute(row: dict) -> float:
+    """compute_flops, or compute in its unit column (a hand-written ledger)."""
+    from algoeff.units import UNITS
+
+    if "compute" not in row:
+        return _number("compute_flops", row.get("compute_flops", ""))
+    value = _number("compute", row["compute"])
+    unit = row.get("unit", "").strip()
+    if unit not in UNITS:
+        raise _Problems("unit", f"{unit!r}. Possible values are: {', '.join(UNITS)}."
+                        if unit else f"missing value. Possible values are: {', '.join(UNITS)}.")
+    return value * UNITS[unit]
+
+
 def _project_row(row: dict, registry: BenchmarkRegistry, today: dt.date) -> Entry:
-    name = row["benchmark"].strip()
-    if not name:
-        raise _Problems("benchmark", "missing value.")
-    bench = registry.get(name)
-    if bench is None:
-        raise _Problems(
-            "benchmark",
-            f"unknown benchmark {name!r}. Possible values are: {', '.join(registry.keys())}"
-            " (define others in a benchmarks.toml beside the ledger).",
-        )
-    flops_per_mac = row["flops_per_mac"].strip()
-    if flops_per_mac not in ("", "1", "2"):
-        raise _Problems("flops_per_mac", f"{flops_per_mac!r}, must be 1, 2 or empty (unknown).")
-    discount = _number("utilization_discount", row["utilization_discount"], optional=True)
-    if discount is not None and discount > 1:
-        raise _Problems("utilization_discount", f"{discount:g} > 1, must be in (0, 1] or empty.")
-    models = row["models"].strip() or "1"
-    if not models.isdigit() or int(models) < 1:
-        raise _Problems("models", f"{models!r}, must be a whole number >= 1.")
-    method = row["method"].strip() or None
-    if method is not None and method not in METHODS:
-        raise _Problems("method", f"{method!r}. Possible values are: {', '.join(METHODS)} or empty.")
-    return Entry(
-        benchmark=bench.key,
-        publication=_text("publication", row["publication"], required=True),
-        publication_link=_text("publication_link", row["publication_link"]),
-        date=_not_future("date", _iso_date("date", row["date"]), today),
-        compute_flops=_number("compute_flops", row["compute_flops"]),
-        listed_reduction_factor=_number("listed_reduction_factor", row["listed_reduction_factor"], optional=True),
-        analysis=_text("analysis", row["analysis"]),
-        analysis_link=_text("analysis_link", row["analysis_link"]),
-        flops_per_mac=int(flops_per_mac) if flops_per_mac else None,
-        utilization_discount=discount,
-        models=int(models),
-        method=method,
-        notes=_text("notes", row["notes"]),
-        provenance=_text("provenance", row["provenance"]),
+    # a hand-written ledger may leave out any optional column: it reads as empty
+    row = {**dict.fromkeys(PROJECT_COLUMNS, ""), **row}
+    cell = _Collect()
+
+    def benchmark():
+        name = row["benchmark"].strip()
+        if not name:
+            raise _Problems("benchmark", "missing value.")
+        bench = registry.get(name)
+        if bench is None:
+            raise _Problems(
+                "benchmark",
+                f"unknown benchmark {name!r}. Possible values are: {', '.join(registry.keys())}"
+                " (define others in a benchmarks.toml beside the ledger: algoeff ledger benchmark add).",
+            )
+        return bench
+
+    def flops_per_mac():
+        text = row["flops_per_mac"].strip()
+        if text not in ("", "1", "2"):
+            raise _Problems("flops_per_mac", f"{text!r}, must be 1, 2 or empty (unknown).")
+        return int(text) if text else None
+
+    def discount():
+        value = _number("utilization_discount", row["utilization_discount"], optional=True)
+        if value is not None and value > 1:
+            raise _Problems("utilization_discount", f"{value:g} > 1, must be in (0, 1] or empty.")
+        return value
+
+    def models():
+        text = row["models"].strip() or "1"
+        if not text.isdigit() or int(text) < 1:
+            raise _Problems("models", f"{text!r}, must be a whole number >= 1.")
+        return int(text)
+
+    def method():
+        text = row["method"].strip() or None
+        if text is not None and text not in METHODS:
+            raise _Problems("method", f"{text!r}. Possible values are: {', '.join(METHODS)} or empty.")
+        return text
+
+    fields = dict(
+        benchmark=cell(benchmark),
+        publication=cell(_text, "publication", row["publication"], required=True),
+        publication_link=cell(_text, "publication_link", row["publication_link"]),
+        date=cell(lambda: _not_future("date", _iso_date("date", row["date"]), today)),
+        compute_flops=cell(_compute, row),
+        listed_reduction_factor=cell(_number, "listed_reduction_factor", row["listed_reduction_factor"],
+                                     optional=True),
+        analysis=cell(_text, "analysis", row["analysis"]),
+        analysis_link=cell(_text, "analysis_link", row["analysis_link"]),
+        flops_per_mac=cell(flops_per_mac),
+        utilization_discount=cell(discount),
+        models=cell(models),
+        method=cell(method),
+        notes=cell(_text, "notes", row["notes"]),
+        provenance=cell(_text, "provenance", row["provenance"]),
     )
+    cell.done()
+    fields["benchmark"] = fields["benchmark"].key
+    return Entry(**fields)
 
 
 def _seed_row(row: dict, registry: BenchmarkRegistry, today: dt.date) -> Entry:
-    name = row["Metric"].strip()
-    if not name:
-        raise _Problems("Metric", "missing value.")
-    bench = registry.get(name)
-    if bench is None:
-        bench = adhoc_benchmark(name)
-        registry.add(bench)
+    cell = _Collect()
+
+    def benchmark():
+        name = row["Metric"].strip()
+        if not name:
+            raise _Problems("Metric", "missing value.")
+        bench = registry.get(name)
+        if bench is None:
+            bench = adhoc_benchmark(name)
+            registry.add(bench)
+        return bench
+
     column = "Compute (teraflops-s/days)"
-    return Entry(
-        benchmark=bench.key,
-        publication=_text("Publication", row["Publication"], required=True),
-        publication_link=_text("Publication link", row["Publication link"]),
-        date=_not_future("Publication Date", _seed_date("Publication Date", row["Publication Date"]), today),
-        compute_flops=_number(column, row[column]) * FLOPS_PER_TFS_DAY,
-        listed_reduction_factor=_number("Reduction Factor", row["Reduction Factor"], optional=True),
-        analysis=_text("Analysis", row["Analysis"]),
-        analysis_link=_text("Analysis link", row["Analysis link"]),
+    compute = cell(_number, column, row[column])
+    fields = dict(
+        benchmark=cell(benchmark),
+        publication=cell(_text, "Publication", row["Publication"], required=True),
+        publication_link=cell(_text, "Publication link", row["Publication link"]),
+        date=cell(lambda: _not_future("Publication Date", _seed_date("Publication Date", row["Publication Date"]),
+                                      today)),
+        compute_flops=None if compute is None else compute * FLOPS_PER_TFS_DAY,
+        listed_reduction_factor=cell(_number, "Reduction Factor", row["Reduction Factor"], optional=True),
+        analysis=cell(_text, "Analysis", row["Analysis"]),
+        analysis_link=cell(_text, "Analysis link", row["Analysis link"]),
     )
+    cell.done()
+    fields["benchmark"] = fields["benchmark"].key
+    return Entry(**fields)
 
 
 def entry_from_row(row: dict, registry: BenchmarkRegistry, *, fmt: str = "project",
@@ -222,8 +312,9 @@ def entry_from_row(row: dict, registry: BenchmarkRegistry, *, fmt: str = "projec
     """One entry from a row of cells (column -> text); raises LedgerError naming the cell."""
     try:
         return _row_entry(row, registry, fmt, line, today or dt.date.today())
-    except _Problems as err:
-        raise LedgerError(str(Problem(path, line, err.column, err.message))) from None
+    except _RowProblems as err:
+        parts = [f"{p.column}: {p.message.rstrip('.')}" for p in err.problems]
+        raise LedgerError(f"{path}:{line}: " + "; ".join(parts) + ".") from None
 
 
 def _row_entry(row: dict, registry: BenchmarkRegistry, fmt: str, line: int, today: dt.date) -> Entry:
@@ -257,6 +348,43 @@ def _header_problems(header: list[str], expected: tuple[str, ...], path: str) ->
     return problems
 
 
+def _project_header_problems(header: list[str], path: str) -> list[Problem]:
+    """A project header: the required columns and a compute; any other project column optional."""
+    seen = [h.strip() for h in header]
+    problems = [Problem(path, 1, "header", f"missing column {column!r}.")
+                for column in REQUIRED_COLUMNS if column not in seen]
+    if "compute_flops" not in seen and "compute" not in seen:
+        problems.append(Problem(path, 1, "header", "missing column 'compute_flops' (or 'compute' and 'unit')."))
+    elif "compute_flops" in seen and "compute" in seen:
+        problems.append(Problem(path, 1, "header", "give 'compute_flops' or 'compute' and 'unit', not both."))
+    elif "compute" in seen and "unit" not in seen:
+        problems.append(Problem(path, 1, "header", "column 'compute' needs a column 'unit' (tfs-days, pfs-days "
+                                                   "or flops)."))
+    allowed = (*PROJECT_COLUMNS, *COMPUTE_COLUMNS)
+    for column in seen:
+        if column not in allowed:
+            problems.append(Problem(path, 1, "header", f"unexpected column {column!r}. "
+                                    f"Possible columns are: {', '.join(allowed)}."))
+    for column in sorted({c for c in seen if seen.count(c) > 1}):
+        problems.append(Problem(path, 1, "header", f"column {column!r} appears more than once."))
+    return problems
+
+
+def defaulted_columns(data: bytes) -> tuple[str, ...]:
+    """Project columns a project-format file leaves out (each takes its default); () for any other file."""
+    text, problem = _decode(data, "")
+    if problem is not None or not text.strip():
+        return ()
+    try:
+        header = [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")))]
+    except (csv.Error, StopIteration):
+        return ()
+    if "benchmark" not in header or "Metric" in header:
+        return ()
+    given = set(header) | ({"compute_flops"} if "compute" in header else set())
+    return tuple(c for c in PROJECT_COLUMNS if c not in given)
+
+
 def parse_ledger(data: bytes, path: str, registry: BenchmarkRegistry, *,
                  today: dt.date | None = None) -> tuple[str, list[Entry], list[Problem]]:
     """Parse a ledger file's bytes: (format, entries, problems), checking every row.
@@ -285,7 +413,8 @@ def parse_ledger(data: bytes, path: str, registry: BenchmarkRegistry, *,
             path, 1, "header",
             "not a ledger header: expected the seed columns (Metric, Publication Date, ...) "
             "or the project columns (benchmark, date, ...).")]
-    problems = _header_problems(header, expected, path)
+    problems = (_header_problems(header, expected, path) if fmt == "seed"
+                else _project_header_problems(header, path))
     if problems:
         return fmt, [], problems
 
@@ -308,8 +437,8 @@ def parse_ledger(data: bytes, path: str, registry: BenchmarkRegistry, *,
         row = {h.strip(): c for h, c in zip(header, cells)}
         try:
             entries.append(_row_entry(row, registry, fmt, start, today))
-        except _Problems as err:
-            problems.append(Problem(path, start, err.column, err.message))
+        except _RowProblems as err:
+            problems.extend(Problem(path, start, p.column, p.message) for p in err.problems)
     problems.extend(check_entries(entries, path, registry, fmt=fmt))
     if not entries and not problems:
         problems.append(Problem(path, 2, "row", "no entries after the header."))
@@ -349,7 +478,7 @@ def check_entries(entries, path: str, registry: BenchmarkRegistry, *, fmt: str =
 
 def _num(value: float) -> str:
     # 15 significant digits drop the float noise of unit conversion
-    # (0.28 tf-s-days -> 2.4192e+16, not 2.4192000000000004e+16)
+    # (0.28 tfs-days -> 2.4192e+16, not 2.4192000000000004e+16)
     return f"{float(value):.15g}"
 
 

@@ -13,7 +13,7 @@ from algoeff.files import atomic_write_text
 from .benchmarks import Benchmark, BenchmarkRegistry, bundled_benchmarks, load_benchmarks, write_benchmarks
 from .entry import Entry
 from .errata import apply_errata
-from .formats import Problem, parse_ledger, render_project_csv
+from .formats import Problem, defaulted_columns, parse_ledger, render_project_csv
 
 __all__ = ["Ledger", "bundled_ledger_path", "load_ledger", "registry_for", "validate_ledger", "write_ledger"]
 
@@ -32,6 +32,7 @@ class Ledger:
     path: Path | None = None
     format: str = "project"  # "seed" or "project": the format it was read from
     corrected: bool = True  # whether errata were applied
+    defaulted: tuple[str, ...] = ()  # project columns the file leaves out (each took its default)
 
     def benchmark(self, name: str) -> Benchmark:
         """A benchmark by key or alias, case-insensitive."""
@@ -59,14 +60,16 @@ def registry_for(path) -> BenchmarkRegistry:
     return registry
 
 
-def _read(path, today) -> tuple[str, list[Entry], list[Problem], BenchmarkRegistry, Path]:
+def _read(path, today) -> tuple[str, list[Entry], list[Problem], BenchmarkRegistry, Path, bytes]:
     path = bundled_ledger_path() if path is None else Path(path)
     if path.is_dir():
         raise LedgerError(f"{path}: is a folder, expected a ledger CSV file.")
+    if not path.exists():
+        raise LedgerError(f"{path}: no such ledger file.")
     data = path.read_bytes()
     registry = registry_for(path)
     fmt, entries, problems = parse_ledger(data, str(path), registry, today=today)
-    return fmt, entries, problems, registry, path
+    return fmt, entries, problems, registry, path, data
 
 
 def load_ledger(path=None, *, corrected: bool = True, today: dt.date | None = None) -> Ledger:
@@ -76,7 +79,7 @@ def load_ledger(path=None, *, corrected: bool = True, today: dt.date | None = No
     each entry's ``corrections``; ``corrected=False`` gives the values as listed.
     Raises LedgerError naming the first bad cell as ``PATH:LINE: column: message``.
     """
-    fmt, entries, problems, registry, path = _read(path, today)
+    fmt, entries, problems, registry, path, data = _read(path, today)
     if problems:
         more = f" (and {len(problems) - 1} more; see `algoeff ledger validate`)" if len(problems) > 1 else ""
         err = LedgerError(f"{problems[0]}{more}")
@@ -85,7 +88,8 @@ def load_ledger(path=None, *, corrected: bool = True, today: dt.date | None = No
     if corrected:
         entries = apply_errata(entries)
     benchmarks = {b.key: b for b in registry}
-    return Ledger(entries=entries, benchmarks=benchmarks, path=path, format=fmt, corrected=corrected)
+    return Ledger(entries=entries, benchmarks=benchmarks, path=path, format=fmt, corrected=corrected,
+                  defaulted=defaulted_columns(data))
 
 
 def validate_ledger(path, *, today: dt.date | None = None) -> list[Problem]:

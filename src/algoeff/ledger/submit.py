@@ -13,9 +13,14 @@ from pathlib import Path
 from algoeff.errors import LedgerError
 from algoeff.units import UNITS, from_flops, to_flops
 
+from algoeff.estimate.conventions import TARGET, Convention
 from algoeff.files import atomic_write_text
+from algoeff.units import format_compute
+
 from .benchmarks import adhoc_benchmark
+from .conventions import benchmark_convention, entry_convention, normalize_entries, normalize_entry
 from .entry import Entry
+from .errata import apply_errata
 from .formats import (
     PROJECT_COLUMNS,
     _number,
@@ -26,10 +31,10 @@ from .formats import (
     parse_ledger,
     render_project_csv,
 )
-from .frontier import is_frontier
+from .frontier import baseline, reduction_factor
 from .load import registry_for, bundled_ledger_path
 
-__all__ = ["Appended", "append_entry", "read_entry_file"]
+__all__ = ["Appended", "Verdict", "append_entry", "read_entry_file"]
 
 # Besides the project columns, an entry may give compute in a display unit.
 _EXTRA_KEYS = ("compute", "unit")
@@ -37,13 +42,62 @@ _EXTRA_KEYS = ("compute", "unit")
 _PROJECT_ONLY = ("flops_per_mac", "utilization_discount", "method", "notes", "provenance")
 
 
+def _compute_text(flops: float) -> str:
+    """tfs-days for the ledger's everyday sizes, FLOPs for a small run's (1e-10 tfs-days reads badly)."""
+    return format_compute(flops) if flops >= 1e-3 * UNITS["tfs-days"] else f"{flops:.3g} FLOPs"
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """Whether a new entry is a record, compared with its benchmark's entries in one convention."""
+
+    record: bool  # less compute than every entry dated on or before it (so on the frontier)
+    baseline: Entry | None  # the benchmark's baseline; None when the new entry is the baseline
+    previous: Entry | None  # the record it had to beat: least compute dated on or before it
+    vs_baseline: float  # reduction factor: baseline compute / its compute
+    vs_previous: float | None  # previous record's compute / its compute
+    convention: Convention | None  # the convention compared in; None: unknown (compared as listed)
+
+    def line(self, entry: Entry) -> str:
+        """One line for people: "51.7x vs the baseline AlexNet (3.1 tfs-days), 1.15x vs ..."."""
+        if self.baseline is None and self.previous is None:
+            return f"the first {entry.benchmark} entry, its baseline (1x)"
+        base = self.baseline
+        parts = [f"{self.vs_baseline:.3g}x vs the baseline {base.publication} ({_compute_text(base.compute_flops)})"
+                 if base is not None else "it is the earliest entry, the new baseline"]
+        if self.previous is not None and self.previous is not base:
+            parts.append(f"{self.vs_previous:.3g}x vs the previous record {self.previous.publication} "
+                         f"({_compute_text(self.previous.compute_flops)})")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {
+            "record": self.record,
+            "reduction_factor_vs_baseline": self.vs_baseline,
+            "reduction_factor_vs_previous_record": self.vs_previous,
+            "baseline": None if self.baseline is None else self.baseline.publication,
+            "baseline_compute_flops": None if self.baseline is None else self.baseline.compute_flops,
+            "previous_record": None if self.previous is None else self.previous.publication,
+            "previous_record_compute_flops": None if self.previous is None else self.previous.compute_flops,
+            "compared_in": None if self.convention is None else dataclasses.asdict(self.convention),
+        }
+
+
 @dataclasses.dataclass(frozen=True)
 class Appended:
-    entry: Entry
+    entry: Entry  # as written (in its benchmark's convention)
     path: Path
     line: int  # the line the entry now starts on
     on_frontier: bool
-    note: str  # why it is not on the frontier; "" if it is
+    note: str  # why it is not a record; "" if it is
+    verdict: Verdict | None = None
+    conversion: str = ""  # the conversion into the benchmark's convention, "" if none
+    added_columns: tuple[str, ...] = ()  # columns a hand-written ledger gained for this entry
+
+    def headline(self) -> str:
+        """ "new record: 51.7x vs the baseline ..." or "not a record: ..." """
+        verdict = self.verdict
+        return f"{'new record' if verdict.record else 'not a record'}: {verdict.line(self.entry)}"
 
 
 def read_entry_file(path) -> dict:
@@ -113,17 +167,92 @@ def _csv_line(row: list[str]) -> str:
     return buf.getvalue()
 
 
+def _compared(entry: Entry, same: list[Entry], where: str) -> tuple[Entry, list[Entry], Convention | None, str]:
+    """The new entry (converted if need be) and its benchmark's entries, in one convention.
+
+    Returns (entry to write, entries to compare with, the convention compared in
+    or None if unknown, the sentence that states any conversion).
+    """
+    conv, how = benchmark_convention(same)
+    mine = entry_convention(entry)
+    key = entry.benchmark
+    if how == "shared":
+        if mine.flops_per_mac is None:
+            raise LedgerError(
+                f"{where}: flops_per_mac: unknown, but {key}'s entries count {conv.describe()}; say how this "
+                "figure counts a multiply-add with --flops-per-mac 1 or 2 (algoeff flops and ComputeTracker "
+                "count 2), so it can be compared (nothing written).")
+        if mine == conv:
+            return entry, same, conv, ""
+        converted = normalize_entry(entry, conv)
+        sentence = (f"converted {_compute_text(entry.compute_flops)} counted with {mine.describe()} to "
+                    f"{_compute_text(converted.compute_flops)} in {key}'s convention ({conv.describe()})")
+        converted = dataclasses.replace(converted, notes=f"{entry.notes} [{sentence}]".strip())
+        return converted, same, conv, sentence
+    if how == "mixed":
+        if mine.flops_per_mac is None:
+            raise LedgerError(
+                f"{where}: flops_per_mac: unknown, but {key}'s entries say how they count; give "
+                "--flops-per-mac 1 or 2 (algoeff flops and ComputeTracker count 2) (nothing written).")
+        sentence = (f"{key}'s entries mix counting conventions: compared after putting every entry in "
+                    f"{TARGET.describe()} (the entry is written as given)")
+        return entry, same, TARGET, sentence
+    if how == "unknown":
+        return entry, same, None, (f"{key}'s entries do not all say how they count a multiply-add: "
+                                   "compared as listed")
+    return entry, same, conv, ""
+
+
+def _verdict(entry: Entry, same: list[Entry], conv: Convention | None) -> Verdict:
+    if conv is not None and conv == TARGET and any(entry_convention(e) != TARGET for e in [entry, *same]):
+        entry, same = normalize_entry(entry), normalize_entries(same)
+    if not same:
+        return Verdict(True, None, None, 1.0, None, conv)
+    base = baseline([*same, entry])
+    earlier = [e for e in same if e.date <= entry.date]
+    previous = min(earlier, key=lambda e: e.compute_flops) if earlier else None
+    record = all(entry.compute_flops < e.compute_flops for e in earlier)
+    return Verdict(record, None if base is entry else base, previous,
+                   reduction_factor(entry, base), None if previous is None else reduction_factor(entry, previous),
+                   conv)
+
+
+def _csv_rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def _project_line(entry: Entry, header: list[str]) -> tuple[str, list[str]]:
+    """The entry's row in a project file with ``header``, and the columns the header must gain for it."""
+    full = dict(zip(PROJECT_COLUMNS, next(csv.reader([render_project_csv([entry]).split("\n", 1)[1]]))))
+    names = [h.strip() for h in header]
+    if "compute" in names:
+        full.pop("compute_flops")
+        full["compute"], full["unit"] = f"{from_flops(entry.compute_flops):.15g}", "tfs-days"
+    defaults = {"models": "1"}
+    missing = [c for c, v in full.items() if c not in names and v and v != defaults.get(c)]
+    return _csv_line([full.get(n, "") for n in [*names, *missing]]), missing
+
+
 def append_entry(path, fields: dict, *, today: dt.date | None = None) -> Appended:
     """Validate ``fields`` as one entry and append it to the ledger at ``path``.
 
     The file may be in the seed or the project format (a missing file starts a
-    new project-format ledger). Nothing is written unless the whole resulting
-    file validates. The installed package's ledger is never modified.
+    new project-format ledger). The entry is compared with its benchmark's
+    entries in one counting convention: converted into the benchmark's own when
+    they share one (and the conversion is recorded in its notes), refused when
+    its FLOPs per multiply-add are unknown where the benchmark's are known.
+    Nothing is written unless the whole resulting file validates. The installed
+    package's ledger is never modified. A symlinked ledger stays a symlink: the
+    file it points to is updated.
     """
     path = Path(path)
     if path.resolve() == bundled_ledger_path().resolve():
         raise LedgerError(f"{path}: is the ledger installed with algoeff; append to a copy "
                           "(algoeff ledger add --ledger MY_LEDGER.csv ...).")
+    if path.is_dir():
+        raise LedgerError(f"{path}: is a folder, expected a ledger CSV file.")
+    if not path.parent.is_dir():
+        raise LedgerError(f"{path}: folder {str(path.parent)!r} does not exist; create it first.")
     today = today or dt.date.today()
     registry = registry_for(path)
     if path.exists():
@@ -156,25 +285,33 @@ def append_entry(path, fields: dict, *, today: dt.date | None = None) -> Appende
     if problems:
         raise LedgerError(f"{problems[0]} (nothing written)")
 
-    same = [e for e in existing if e.benchmark == entry.benchmark]
-    on_frontier = is_frontier(entry, same) if same else True
+    # the verdict uses the values `ledger show` uses: errata applied
+    same = [e for e in apply_errata(existing) if e.benchmark == entry.benchmark]
+    entry, same, conv, conversion = _compared(entry, same, f"{path}:{line}")
+    verdict = _verdict(entry, same, conv)
     note = ""
-    if not on_frontier:
-        best = min((e for e in same if e.date <= entry.date), key=lambda e: e.compute_flops)
-        note = (f"not on the frontier: {from_flops(entry.compute_flops):.3g} tf-s-days does not beat "
-                f"{best.publication!r} ({best.date.isoformat()}, {from_flops(best.compute_flops):.3g} tf-s-days); "
-                "added as a non-frontier entry")
+    if not verdict.record:
+        note = f"not a record: {verdict.line(entry)}"
         if fmt == "project":
-            entry = dataclasses.replace(entry, notes=f"{entry.notes} [{note}]".strip())
+            entry = dataclasses.replace(entry, notes=f"{entry.notes} [not on the frontier when added]".strip())
 
+    added_columns: list[str] = []
     if fmt == "seed":
         bench = registry[entry.benchmark]
-        row = _csv_line(_seed_row(entry, bench.aliases[0] if bench.aliases else name))
+        new_text = text + _csv_line(_seed_row(entry, bench.aliases[0] if bench.aliases else name))
     else:
-        row = render_project_csv([entry]).split("\n", 1)[1]
-    new_text = text + row
+        rows = _csv_rows(text)
+        row, added_columns = _project_line(entry, rows[0])
+        if added_columns:
+            # a hand-written ledger gains the columns this entry needs; its other rows keep their values
+            width = len(added_columns)
+            new_text = "".join(_csv_line([*r, *([""] * width)] if i else [*r, *added_columns])
+                               for i, r in enumerate(rows) if r or i == 0) + row
+        else:
+            new_text = text + row
     _, _, problems = parse_ledger(new_text.encode("utf-8"), str(path), registry_for(path), today=today)
     if problems:
         raise LedgerError(f"{problems[0]} (nothing written)")
     atomic_write_text(path, new_text)
-    return Appended(entry=entry, path=path, line=line, on_frontier=on_frontier, note=note)
+    return Appended(entry=entry, path=path, line=line, on_frontier=verdict.record, note=note, verdict=verdict,
+                    conversion=conversion, added_columns=tuple(added_columns))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -151,6 +152,10 @@ class ComputeTracker:
         for name, value in (("run_name", run_name), ("run_key", run_key)):
             if value is not None and not isinstance(value, str):
                 raise TrackError(f"{name} == {value!r}, must be a string.")
+        if isinstance(store, (str, os.PathLike)) and not os.path.isdir(os.path.dirname(os.fspath(store)) or "."):
+            # a typo in a path must not become a tree of new folders
+            raise TrackError(f"store {os.fspath(store)!r}: folder {os.path.dirname(os.fspath(store))!r} does not "
+                             "exist; create it first.")
         self.model = model
         self.target = target
         self.run_name = run_name
@@ -176,6 +181,7 @@ class ComputeTracker:
         self._reached_at: int | None = None  # index into curve
         self._interpolated = None
         self._in_step = False
+        self._in_eval = False
         self._step_examples = 0
         self._hook = model.register_forward_pre_hook(self._count_examples, with_kwargs=True)
         self._start = time.perf_counter()
@@ -214,6 +220,9 @@ class ComputeTracker:
             examples = _count(examples, "examples")
         if self._in_step:
             raise TrackError("step() entered inside another step(); count each step once.")
+        if self._in_eval:
+            raise TrackError("step() entered inside evaluate(); train between evaluations, or its FLOPs "
+                             "would count as both training and evaluation.")
         self._in_step, self._step_examples = True, 0
         try:
             with self._counter.step():
@@ -235,12 +244,18 @@ class ComputeTracker:
         self._check_open("evaluate()")
         if self._in_step:
             raise TrackError("evaluate() entered inside step(); evaluate between steps.")
+        if self._in_eval:
+            raise TrackError("evaluate() entered inside another evaluate(); count each evaluation once.")
         if self._eval_counter is None:
             self._eval_counter = StepCounter(
                 self.model, policy=self.policy, causal=self.causal, recount=self.recount
             )
-        with self._eval_counter.step():
-            yield self
+        self._in_eval = True
+        try:
+            with self._eval_counter.step():
+                yield self
+        finally:
+            self._in_eval = False
         self._local["eval_flops"] += int(self._eval_counter.last.total)
 
     def _sync(self):
