@@ -49,9 +49,9 @@ CASES = {
                                   "LedgerError: {tmp}/no/l.csv: folder '{tmp}/no' does not exist"),
     "add a publication with a newline": (["ledger", "add", "--ledger", "{tmp}/l.csv", "--publication", "A\nB",
                                           *ADD], 1,
-                                         "LedgerError: {tmp}/l.csv:14: publication: 'A\\nB' has a line break"),
+                                         "LedgerError: {tmp}/l.csv:{next_line}: publication: 'A\\nB' has a line break"),
     "add of unknown convention": (["ledger", "add", "--ledger", "{tmp}/l.csv", "--publication", "X",
-                                   *ADD[:-2]], 1, "LedgerError: {tmp}/l.csv:14: flops_per_mac: unknown, but "),
+                                   *ADD[:-2]], 1, "LedgerError: {tmp}/l.csv:{next_line}: flops_per_mac: unknown, but "),
     "add from a missing store": (["ledger", "add", "--ledger", "{tmp}/l.csv", "--from-run", "{tmp}/runs.db"], 1,
                                  "LedgerError: --from-run {tmp}/runs.db: no such run store"),
     "add from a missing study": (["ledger", "add", "--ledger", "{tmp}/l.csv", "--from-study", "{tmp}/st"], 1,
@@ -126,8 +126,10 @@ def _files(folder: pathlib.Path) -> dict:
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_one_line_naming_the_users_path(workdir, capsys, name):
     argv, status, start = CASES[name]
-    argv = [a.format(tmp=workdir) for a in argv]
-    start = start.format(tmp=workdir)
+    # a new entry's line: after the header and every row of the bundled ledger copied into the workdir
+    next_line = len(bundled_ledger_path().read_text(encoding="utf-8").splitlines()) + 1
+    argv = [a.format(tmp=workdir, next_line=next_line) for a in argv]
+    start = start.format(tmp=workdir, next_line=next_line)
     before = _files(workdir)
     try:
         code = cli.main(argv)
