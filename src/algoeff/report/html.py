@@ -78,7 +78,7 @@ def fmt_interval(lo, hi, fmt=fmt_number, *, unit: str = "") -> str:
     b = fmt(hi) if hi is not None else "∞"
     tail = f" {unit}" if unit else ""
     if a == b:
-        return f"{a}{tail} (zero-width interval)"
+        return f"{a}{tail} (zero width)"
     return f"{a} – {b}{tail}"
 
 

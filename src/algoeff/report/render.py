@@ -15,7 +15,10 @@ import datetime as dt
 import functools
 import hashlib
 import os
+import re
 from importlib import resources
+
+from markupsafe import Markup
 
 from .svg import PALETTE
 from .html import fmt_factor, fmt_interval, fmt_months, fmt_number
@@ -56,6 +59,23 @@ def version_of(ledger, label: str, algoeff_version: str) -> Version:
                    when.replace(microsecond=0).isoformat().replace("+00:00", "Z"))
 
 
+# the site spells the unit one way, as the CLI does; analyses and ledger notes use older spellings
+_UNIT_SPELLINGS = re.compile(r"(?<![\w-])(?:tfs-days|tfs-s/days|teraflop/s-days|tf-s-day(?!s))(?![\w-])")
+
+
+def one_unit(text: str) -> str:
+    """``text`` with every spelling of teraflop/s-days written as tf-s-days."""
+    return _UNIT_SPELLINGS.sub(lambda m: "tf-s-day" if m.group(0) == "tf-s-day" else "tf-s-days", text)
+
+
+def _finalize(value):
+    if isinstance(value, Markup):
+        return Markup(one_unit(str(value)))  # already-escaped HTML stays HTML
+    if isinstance(value, str):
+        return one_unit(value)
+    return value
+
+
 @functools.lru_cache(maxsize=1)
 def _env():
     import jinja2
@@ -63,7 +83,7 @@ def _env():
     folder = resources.files("algoeff.report").joinpath("templates")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True)
+                             keep_trailing_newline=True, finalize=_finalize)
     env.filters.update(num=fmt_number, factor=fmt_factor, months=fmt_months,
                        interval=lambda pair, **kw: fmt_interval(pair[0], pair[1], **kw))
     env.globals.update(favicon=FAVICON, palette=PALETTE)

@@ -214,12 +214,15 @@ class Chart:
             if k % every:
                 continue
             y = self.bottom + f + 6
+            half = len(text if text is not None else "10-0") * f * 0.31
+            # a label at either edge is aligned to it, so it neither leaves the figure nor meets a y label
+            anchor = "start" if px - half < self.left else "end" if px + half > self.right else "middle"
             if text is None:
                 m, e = decade_label(v)
-                p.append(f'<text class="tick" x="{_f(px)}" y="{_f(y)}" text-anchor="middle">{m}'
+                p.append(f'<text class="tick" x="{_f(px)}" y="{_f(y)}" text-anchor="{anchor}">{m}'
                          f'<tspan dy="{-f * 0.4:.1f}" font-size="{f * 0.75:.1f}">{esc(e)}</tspan></text>')
             else:
-                p.append(f'<text class="tick" x="{_f(px)}" y="{_f(y)}" text-anchor="middle">{esc(text)}</text>')
+                p.append(f'<text class="tick" x="{_f(px)}" y="{_f(y)}" text-anchor="{anchor}">{esc(text)}</text>')
         p.append(f'<rect class="frame" x="{_f(self.left)}" y="{_f(self.top)}" width="{_f(self.right - self.left)}" '
                  f'height="{_f(self.bottom - self.top)}"/>')
         if self.x_label:
@@ -284,7 +287,7 @@ class Chart:
     def render(self, *, label: str, cls: str = "") -> str:
         css = (f"text{{font-family:{FONT};font-size:{self.font}px;fill:#1d2430}}"
                ".tick{fill:#5b6472}.grid{stroke:#e3e7ec;stroke-width:1}.axis{stroke:#5b6472}"
-               ".frame{fill:none;stroke:#9aa3ae}.leader{stroke:#b8c0ca;stroke-width:1}"
+               ".frame{fill:none;stroke:#9aa3ae}.leader{stroke:#b8c0ca;stroke-width:1;stroke-dasharray:2 3}"
                ".lbl rect{fill:#fff;stroke:#1f6feb;stroke-width:1}.lbl text{fill:#1f4fa8;font-weight:600}"
                ".all{fill:#9aa3ae}.front{fill:#1f6feb}.frontier{fill:none;stroke:#1f6feb;stroke-width:2}"
                ".fit{fill:none;stroke:#d1661f;stroke-width:2;stroke-dasharray:7 4}"
