@@ -105,7 +105,9 @@ def write_benchmark(bench, entries, folder: Path, *, checks: dict, version, prog
              "detail": f"{best.publication}, {fit.span_years:.1f} years later"
                        + (f"; the source lists {fmt_factor(best.listed_reduction_factor)}"
                           if best.listed_reduction_factor is not None else ""),
-             "badges": [c for c in caveats if c.kind == "reproduce"] if record_differs else []},
+             # the headline's own caveats: its two entries do not reproduce, or they count unlike
+             "badges": [c for c in caveats if (c.kind == "reproduce" and record_differs)
+                        or c.kind == "conventions"]},
             {"id": "doubling-time", "value": f"{fit.doubling_time_months:.1f} months",
              "label": "efficiency doubling time", "detail": doubling_ci_text(fit),
              "badges": [c for c in caveats if c.kind == "ci"]},

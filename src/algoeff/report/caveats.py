@@ -31,7 +31,7 @@ KINDS = {
     "conventions": ("mixed conventions",
                     "Sources count compute differently: 1 or 2 FLOPs per multiply-add, a utilization discount on "
                     "hardware time, or an ensemble of several models. Reduction factors between entries under "
-                    "different conventions compare unlike counts; `algoeff trend --normalize` re-expresses every "
+                    "different conventions compare unlike counts; algoeff trend --normalize re-expresses every "
                     "entry at 2 FLOPs per multiply-add, no discount, one model."),
     "ci": ("too few points for a CI",
            "The doubling time is an OLS fit over the frontier; with 2 frontier points the line passes through "
