@@ -7,6 +7,7 @@ the verdict, what was tried, the cross-checks. The analysis's TOML is copied bes
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def _g(v, digits: int = 4) -> str:
 
 
 def _value(v) -> str:
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, ensure_ascii=False)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return str(v)
     return f"{v:g}"
@@ -29,11 +32,37 @@ def _value(v) -> str:
 
 def formula(est) -> list[str]:
     """The estimate's arithmetic, one line per step, with its inputs' values."""
+    try:
+        return _formula(est)
+    except (KeyError, TypeError, ValueError):
+        # a method whose inputs this page does not know how to spell out: the total, and the inputs below
+        return [f"compute ({est.method}) = {_g(est.total_flops)} FLOPs = "
+                f"{est.total_flops / FLOPS_PER_TFS_DAY:.3g} tf-s-days, from the inputs below"]
+
+
+def _counted(est, total: str) -> list[str]:
+    """A rebuilt model counted by algoeff's FLOP counter, phase by phase (estimate.counted)."""
+    i = est.inputs
+    fpm = i["flops_per_mac"]
+    lines = ["compute = Σ over phases of (forward + backward FLOPs per example, counted on the rebuilt model)"
+             f" × {fpm}/2 (FLOPs per multiply-add; the counter counts 2) × examples seen × models"]
+    for ph in i["phases"]:
+        what = f"{ph.get('label') or ph['model']}: {ph['model']} at {tuple(ph['input_shape'])}"
+        lines.append(f"{what}: ({_g(ph['forward_flops_per_example'])} + {_g(ph['backward_flops_per_example'])}) × "
+                     f"{fpm}/2 × {_g(ph['examples_seen'])} × {i['models']} = {_g(ph['flops'])}"
+                     + ("" if ph.get("train", True) else " (evaluation only: forward)"))
+    lines.append(f"= {total}")
+    return lines
+
+
+def _formula(est) -> list[str]:
     i = est.inputs
     frac = i.get("fraction_of_run")
     tail = f" × {_g(frac)} (fraction of the run)" if frac is not None else ""
     total = f"{_g(est.total_flops)} FLOPs = {est.total_flops / FLOPS_PER_TFS_DAY:.3g} tf-s-days"
     lines = []
+    if est.method == "counting" and i.get("counted"):
+        return _counted(est, total)
     if est.method == "counting":
         if "per_example_gmacs" in i:
             lines.append(f"per-example forward FLOPs = {_g(i['per_example_gmacs'])} G multiply-adds × "

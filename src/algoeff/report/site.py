@@ -130,6 +130,8 @@ def build_site(out, *, ledger=None, studies=(), corrected: bool = True, progress
     bundled = book.path is not None and Path(book.path) == bundled_ledger_path()
     source = "the bundled ledger" if bundled else f"ledger {Path(book.path).name if book.path else '(in memory)'}"
     version = version_of(book, source, __version__)
+    # recomputing counted analyses rebuilds their models (seconds each): say what is going on
+    progress(f"checking {len(book.entries)} entries against their analyses (as `algoeff ledger check`)")
     checks, check_error = _checks(book)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
