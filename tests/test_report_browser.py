@@ -200,7 +200,7 @@ def _ids_of(html: str) -> set[str]:
 def _check_links(driver, start: str, fetch) -> tuple[int, list[str]]:
     """Crawl from ``start`` through the site's own links; every one must load, every #fragment must exist."""
     home = start.rsplit("/", 1)[0] + "/"
-    seen, queue, bad, texts, checked = set(), [start], [], {}, 0
+    seen, queue, bad, texts, ids, checked = set(), [start], [], {}, {}, 0
     while queue:
         url = queue.pop()
         if url in seen:
@@ -219,7 +219,7 @@ def _check_links(driver, start: str, fetch) -> tuple[int, list[str]]:
             checked += 1
             if texts[target] is None:
                 bad.append(f"{url}: {link} does not load")
-            elif frag and target.endswith(".html") and frag not in _ids_of(texts[target]):
+            elif frag and target.endswith(".html") and frag not in ids.setdefault(target, _ids_of(texts[target])):
                 bad.append(f"{url}: {link}: no id {frag!r}")
             elif target.endswith(".html"):
                 queue.append(target)
