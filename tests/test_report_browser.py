@@ -217,9 +217,11 @@ def _check_links(driver, start: str, fetch) -> tuple[int, list[str]]:
             if target not in texts:
                 texts[target] = fetch(target)
             checked += 1
+            if texts[target] is not None and target not in ids:
+                ids[target] = _ids_of(texts[target])
             if texts[target] is None:
                 bad.append(f"{url}: {link} does not load")
-            elif frag and target.endswith(".html") and frag not in ids.setdefault(target, _ids_of(texts[target])):
+            elif frag and target.endswith(".html") and frag not in ids[target]:
                 bad.append(f"{url}: {link}: no id {frag!r}")
             elif target.endswith(".html"):
                 queue.append(target)
