@@ -197,17 +197,27 @@ def _ids_of(html: str) -> set[str]:
     return set(parser.ids)
 
 
-def _check_links(driver, start: str, fetch) -> tuple[int, list[str]]:
-    """Crawl from ``start`` through the site's own links; every one must load, every #fragment must exist."""
+def _check_links(start: str, fetch) -> tuple[int, list[str], list[str]]:
+    """Crawl from ``start`` through the site's own links; every one must load, every #fragment must exist.
+
+    Links are resolved as a browser resolves them (``urljoin`` against the page's URL; the
+    browser test below checks the two agree on a page of each kind), so every page's links are
+    checked without loading each page in the browser. Returns (links checked, problems, pages).
+    """
+    from urllib.parse import urljoin
+
+    from test_report import Ids
+
     home = start.rsplit("/", 1)[0] + "/"
-    seen, queue, bad, texts, ids, checked = set(), [start], [], {}, {}, 0
+    seen, queue, bad, texts, ids, checked = set(), [start], [], {start: fetch(start)}, {}, 0
     while queue:
         url = queue.pop()
         if url in seen:
             continue
         seen.add(url)
-        driver.get(url)
-        for link in _links(driver):
+        parser = Ids()
+        parser.feed(texts[url])
+        for link in (urljoin(url, ref) for ref in parser.links):
             if link.startswith("data:"):
                 continue
             target, frag = urldefrag(link)
@@ -216,16 +226,16 @@ def _check_links(driver, start: str, fetch) -> tuple[int, list[str]]:
                 continue  # an external http(s) link: not fetched (no network in tests)
             if target not in texts:
                 texts[target] = fetch(target)
-            checked += 1
-            if texts[target] is not None and target not in ids:
+            if texts[target] is not None and target.endswith(".html") and target not in ids:
                 ids[target] = _ids_of(texts[target])
+            checked += 1
             if texts[target] is None:
                 bad.append(f"{url}: {link} does not load")
             elif frag and target.endswith(".html") and frag not in ids[target]:
                 bad.append(f"{url}: {link}: no id {frag!r}")
             elif target.endswith(".html"):
                 queue.append(target)
-    return checked, bad
+    return checked, bad, sorted(seen)
 
 
 def _http(url: str) -> str | None:
@@ -246,10 +256,26 @@ def _file(url: str) -> str | None:
 def test_every_link_resolves_served_from_a_subpath_and_from_disk(browser, served):
     base, sites = served
     _width(browser, 1400)
-    checked, bad = _check_links(browser, f"{base}/bundled/index.html", _http)
-    assert bad == [] and checked > 200
-    checked, bad = _check_links(browser, sites["bundled"].index.as_uri(), _file)
-    assert bad == [] and checked > 200
+    pages = {}
+    for start, fetch in ((f"{base}/bundled/index.html", _http), (sites["bundled"].index.as_uri(), _file)):
+        checked, bad, pages[fetch] = _check_links(start, fetch)
+        assert bad == [] and checked > 200
+        assert len(pages[fetch]) == len(_pages(sites["bundled"]))  # the crawl reached every page
+    # the browser resolves each kind of page's links exactly as the crawl did
+    from urllib.parse import urljoin
+
+    from test_report import Ids
+
+    kinds = {}
+    for url in pages[_http] + pages[_file]:
+        kind = (url.split(":")[0], url.rsplit("/", 1)[1].split("-")[0])
+        kinds.setdefault(kind, url)
+    for url in kinds.values():
+        browser.get(url)
+        text = _http(url) if url.startswith("http") else _file(url)
+        parser = Ids()
+        parser.feed(text)
+        assert _links(browser) == [urljoin(url, ref) for ref in parser.links], url
 
 
 def test_downloads_parse_and_equal_the_ledger(browser, served):
