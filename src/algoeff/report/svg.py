@@ -109,20 +109,34 @@ class Placed:
 
 
 def place_labels(anchors: list[float], widths: list[float], *, left: float, right: float,
-                 gap: float = 3.0, max_shift: float = 36.0) -> list[Placed]:
+                 gap: float = 3.0) -> list[Placed]:
     """Boxes of the given widths in horizontal lanes, each near its anchor x, none overlapping.
 
-    Labels are taken in anchor order; each goes into the first lane where it fits
-    within ``max_shift`` of its anchor (boxes in a lane only move right of the last
-    one); a new lane is opened when none does, so the layout always exists.
-    Boxes in one lane are disjoint by construction, lanes are disjoint rows.
+    A label may drift from its anchor by up to 36 px; where points crowd so much that
+    this stacks lanes well past the fewest the labels could fill, the allowed drift
+    doubles, and at last the lanes are simply filled left to right in anchor order:
+    slanted leader lines for a shorter stack.
     """
+    room = right - left
+    fewest = math.ceil(sum(w + gap for w in widths) / room) if room > 0 else 1
+    for shift in (36.0, 72.0, 144.0, 288.0, math.inf):
+        placed = _lanes(anchors, widths, left=left, right=right, gap=gap, max_shift=shift)
+        if max((p.lane for p in placed), default=0) + 1 <= fewest + 2:
+            break
+    return placed
+
+
+def _lanes(anchors, widths, *, left: float, right: float, gap: float, max_shift: float) -> list[Placed]:
+    """Labels in anchor order, each into the first lane where it fits within ``max_shift`` of its anchor
+    (boxes in a lane only move right of the last one); a new lane when none does, so a layout always exists.
+    Boxes in one lane are disjoint by construction; lanes are disjoint rows."""
     order = sorted(range(len(anchors)), key=lambda i: anchors[i])
     ends: list[float] = []  # right edge of the last box per lane
     out: list[Placed] = []
     for i in order:
         w = widths[i]
-        want = min(max(anchors[i] - w / 2, left), right - w)
+        # no drift limit: pack each lane from the left, in anchor order (the fewest lanes)
+        want = left if max_shift == math.inf else min(max(anchors[i] - w / 2, left), right - w)
         for lane in range(len(ends) + 1):
             if lane == len(ends):
                 ends.append(-math.inf)
