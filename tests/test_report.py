@@ -131,14 +131,19 @@ def study_results_v2() -> dict:
     data = study_results()
     data["protocol"] = {"splits": {"train": 3000, "validation": 1000, "test": 1000}, "tuning_seeds": [0, 1],
                         "report_seeds": [2, 3, 4], "selection_metric": "validation_accuracy"}
-    data["targets"] = {"validation": 0.8, "test": 0.79}
+    data["targets"] = {"validation": {"metric": "val_accuracy", "threshold": 0.81, "higher_is_better": True},
+                       "test": dict(data["target"]),
+                       "baseline_final_test": {"median": 0.9012, "coverage": 0.875, "ci": [0.88, 0.91], "seeds": 3}}
+    data["doubling_time_bootstrap_ci95_months"] = [11.0, 30.0]
+    data["baseline_warning"] = "the baseline reaches 0.85 in 1 of 3 seeds"
     data["run_seconds"] = 4321.0
     data["entries"][1].update(reduction_factor_vs_control=2.5, ci_coverage=0.93,
                               decomposition={"epochs_factor": 2.0, "flops_per_epoch_factor": 2.0},
                               reduction_factor_ci95=[3.07, 5.0])
     data["entries"][0].update(ci_coverage=0.95, ci95_flops=[4.0e9, 4.0e9])  # zero width: one value
     data["sensitivity"] = [
-        {"threshold": 0.75, "doubling_time_months": 12.0, "ci95_months": [8.0, 20.0], "frontier": ["mlp-2012", "cnn-2015"]},
+        {"threshold": 0.75, "doubling_time_months": 12.0, "ci95_months": [8.0, 20.0], "frontier": ["mlp-2012", "cnn-2015"],
+         "bootstrap_ci95_months": [9.5, 16.0]},
         {"threshold": 0.8, "doubling_time_months": 15.0, "ci95_months": [9.0, None], "frontier": ["mlp-2012", "cnn-2015"]},
         {"threshold": 0.85, "doubling_time_months": None, "ci95_months": None, "frontier": ["mlp-2012"]},
     ]
@@ -418,10 +423,13 @@ def test_study_page_renders_the_protocol_issue_keys(tmp_path):
     assert cnn[col["Reduction 95% CI"]] == "3.07× – 5×"
     assert base[col["95% CI (FLOPs)"]] == "4.00e+09 (zero width)"  # one value, not an interval
     _, *sens = cells(page, "sensitivity-table")
-    assert sens == [["0.75", "12.0", "8.0 – 20.0", "mlp-2012, cnn-2015"], ["0.8", "15.0", "9.0 – ∞", "mlp-2012, cnn-2015"],
-                    ["0.85", "—", "—", "mlp-2012"]]
+    assert sens == [["0.75", "12.0", "8.0 – 20.0", "9.5 – 16.0", "mlp-2012, cnn-2015"],
+                    ["0.8", "15.0", "9.0 – ∞", "—", "mlp-2012, cnn-2015"], ["0.85", "—", "—", "—", "mlp-2012"]]
     assert 'id="sensitivity-chart"' in text
-    assert "train: 3000, validation: 1000, test: 1000" in text and "validation_accuracy" in text
+    assert "train: 3,000, validation: 1,000, test: 1,000" in text and "validation_accuracy" in text
+    assert "Reporting seeds</dt><dd>2, 3, 4" in text
+    assert "val_accuracy &gt;= 0.81" in text and "median 0.9012, 87.5% interval 0.88 – 0.91 (3 seeds)" in text
+    assert "seed bootstrap 95% CI 11.0 – 30.0 months" in text and "the baseline reaches 0.85 in 1 of 3 seeds" in text
     assert "72.0 min" in text and "evaluation compute" in text
 
 

@@ -119,6 +119,9 @@ def study_fit(data: dict):
     from algoeff.trend import fit_trend
 
     reached = [e for e in data["entries"] if e.get("compute_to_target_flops")]
+    front = set(data.get("frontier") or [])
+    if front:  # the study fits its frontier (controls and floors may sit outside its ledger)
+        reached = [e for e in reached if e["recipe"] in front]
     stated = data.get("doubling_time_months")
     if stated is None or len(reached) < 2:
         return None

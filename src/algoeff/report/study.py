@@ -118,6 +118,7 @@ def _validate(data, where: str) -> dict:
         # the study-protocol issue's keys, checked when present
         c.number(entry, "reduction_factor_vs_control", f"{f}.reduction_factor_vs_control", positive=True)
         c.number(entry, "eval_compute_flops", f"{f}.eval_compute_flops")
+        c.number(entry, "eval_flops_to_target", f"{f}.eval_flops_to_target")
         c.interval(entry, "reduction_factor_ci95", f"{f}.reduction_factor_ci95")
         if entry.get("decomposition") is not None:
             dec = c.obj(entry["decomposition"], f"{f}.decomposition")
@@ -138,6 +139,7 @@ def _validate(data, where: str) -> dict:
     c.interval(data, "doubling_time_ci95_months", "doubling_time_ci95_months")
     c.number(data, "total_compute_flops", "total_compute_flops")
     c.number(data, "total_eval_compute_flops", "total_eval_compute_flops")
+    c.interval(data, "doubling_time_bootstrap_ci95_months", "doubling_time_bootstrap_ci95_months")
     for key in ("run_seconds", "wall_seconds", "elapsed_seconds"):
         c.number(data, key, key)
     for key in ("protocol", "targets", "rules", "trials"):
@@ -150,6 +152,7 @@ def _validate(data, where: str) -> dict:
             c.number(row, "threshold", f"{f}.threshold", required=True)
             c.number(row, "doubling_time_months", f"{f}.doubling_time_months")
             c.interval(row, "ci95_months", f"{f}.ci95_months")
+            c.interval(row, "bootstrap_ci95_months", f"{f}.bootstrap_ci95_months")
             names = row.get("frontier")
             if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
                 c.fail(f"{f}.frontier", names, "must be a list of recipe names.")

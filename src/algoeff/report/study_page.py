@@ -27,11 +27,15 @@ def target_text(target: dict) -> str:
     return f"{target['metric']} {sign} {target['threshold']:g}"
 
 
+def _g4(v) -> str:
+    return f"{v:.4g}"
+
+
 def _coverage(value) -> str:
     if value is None:
         return "—"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"{value:.0%}" if 0 <= value <= 1 else fmt_number(value)
+        return f"{100 * value:.3g}%" if 0 <= value <= 1 else fmt_number(value)
     if isinstance(value, dict):
         return "; ".join(f"{k.replace('_', ' ')} {_coverage(v) if isinstance(v, float) else v}"
                          for k, v in value.items())
@@ -63,20 +67,34 @@ def _facts(data: dict) -> list[tuple[str, str]]:
     facts = [("Target", target_text(data["target"]))]
     targets = data.get("targets")
     if isinstance(targets, dict):
-        facts.append(("Targets", "; ".join(f"{k}: {v if not isinstance(v, dict) else target_text(v) if 'metric' in v and 'threshold' in v else json.dumps(v)}"
-                                           for k, v in targets.items())))
+        for key, name in (("validation", "Validation target (selection)"), ("test", "Test target (reported)")):
+            t = targets.get(key)
+            if isinstance(t, dict) and "metric" in t and "threshold" in t:
+                facts.append((name, target_text(t)))
+            elif isinstance(t, (int, float)) and not isinstance(t, bool):
+                facts.append((name, f"{data['target']['metric']} at {t:g}"))
+        level = targets.get("baseline_final_test")
+        if isinstance(level, dict) and level.get("median") is not None:
+            ci = level.get("ci") or [None, None]
+            facts.append(("Baseline's own level", f"final {data['target']['metric']} median {level['median']:.4g}, "
+                          f"{_coverage(level.get('coverage'))} interval {fmt_interval(ci[0], ci[1], _g4)} "
+                          f"({level.get('seeds', '?')} seeds)"))
     facts.append(("Sweep", sweep))
-    if protocol:
-        if "splits" in protocol:
-            s = protocol["splits"]
-            facts.append(("Splits", s if isinstance(s, str) else ", ".join(f"{k}: {v}" for k, v in s.items())
-                          if isinstance(s, dict) else json.dumps(s)))
-        for key, name in (("tuning_seeds", "Tuning seeds"), ("report_seeds", "Reporting seeds"),
-                          ("selection_metric", "Selection metric")):
-            if key in protocol:
-                facts.append((name, protocol[key] if isinstance(protocol[key], str) else json.dumps(protocol[key])))
+    splits = protocol.get("splits")
+    if isinstance(splits, dict) and splits:
+        facts.append(("Splits", ", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}"
+                                          for k, v in splits.items())))
+    elif isinstance(splits, str):
+        facts.append(("Splits", splits))
     else:
-        facts.append(("Splits", "not recorded in this results.json (an older study format)"))
+        facts.append(("Splits", "not recorded in this results.json"))
+    for key, name in (("tuning_seeds", "Tuning seeds"), ("report_seeds", "Reporting seeds"),
+                      ("selection_metric", "Selection metric"), ("report_metric", "Reported metric")):
+        value = protocol.get(key)
+        if isinstance(value, list):
+            facts.append((name, ", ".join(map(str, value)) if value else "none"))
+        elif value is not None:
+            facts.append((name, str(value)))
     if data.get("seeds") is not None:
         facts.append(("Seeds per configuration", str(data["seeds"])))
     facts.append(("FLOP convention", "counted by algoeff's FLOP counter during training: 2 FLOPs per "
@@ -118,7 +136,9 @@ def write_study(study, folder: Path, *, version, progress) -> dict:
 
     rows = []
     has = {k: any(e.get(k) is not None for e in entries)
-           for k in ("reduction_factor_vs_control", "decomposition", "ci_coverage", "eval_compute_flops")}
+           for k in ("reduction_factor_vs_control", "decomposition", "ci_coverage", "eval_compute_flops",
+                     "eval_flops_to_target")}
+    has["bootstrap"] = any(r.get("bootstrap_ci95_months") for r in data.get("sensitivity") or [])
     for e in entries:
         n, anchor = number[e["recipe"]]
         ci = e.get("ci95_flops")
@@ -159,6 +179,9 @@ def write_study(study, folder: Path, *, version, progress) -> dict:
         ci = data.get("doubling_time_ci95_months")
         detail = ("95% CI " + fmt_interval(ci[0], ci[1], fmt_months, unit="months")) if ci else (
             "no 95% CI: " + (data.get("doubling_time_note") or "undefined"))
+        boot = data.get("doubling_time_bootstrap_ci95_months")
+        if boot:
+            detail += "; seed bootstrap 95% CI " + fmt_interval(boot[0], boot[1], fmt_months, unit="months")
         figures.append({"id": "doubling-time", "value": f"{doubling:.1f} months", "label": "efficiency doubling time",
                         "detail": detail, "badges": []})
     if data.get("total_compute_flops"):
@@ -177,13 +200,16 @@ def write_study(study, folder: Path, *, version, progress) -> dict:
     sens = charts.sensitivity_chart(sens_rows, label=f"{study.title}: doubling time against the target threshold") \
         if sens_rows else None
     sensitivity = [{"threshold": r["threshold"], "doubling": fmt_months(r.get("doubling_time_months")),
+                    "boot": fmt_interval(r["bootstrap_ci95_months"][0], r["bootstrap_ci95_months"][1], fmt_months)
+                    if r.get("bootstrap_ci95_months") and r.get("doubling_time_months") is not None else "—",
+                    "warning": bool(r.get("baseline_warning")),
                     "ci": fmt_interval(r["ci95_months"][0], r["ci95_months"][1], fmt_months)
                     if r.get("ci95_months") and r.get("doubling_time_months") is not None else "—",
                     "frontier": ", ".join(r.get("frontier") or []) or "—"} for r in sens_rows]
     missed = [e for e in entries if not e.get("compute_to_target_flops")]
     recipes = [(order.index(e["recipe"]) % len(PALETTE), number[e["recipe"]][0], e) for e in entries]
     html = render("study.html", root="../../", version=version, title=study.title, study=study, data=data,
-                  target=tt, facts=_facts(data), figures=figures, rows=list(reversed(rows)), has=has,
+                  target=tt, facts=_facts(data), warning=data.get("baseline_warning"), figures=figures, rows=list(reversed(rows)), has=has,
                   ctt=ctt, acc=acc, sens=sens, sensitivity=sensitivity, missed=missed, downloads=downloads,
                   recipes=recipes, palette=PALETTE, has_fit=charts.study_fit(data) is not None,
                   band=(charts.study_fit(data) is not None and "band" in charts.trend_lines(charts.study_fit(data))))
