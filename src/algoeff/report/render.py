@@ -81,6 +81,11 @@ def _env():
     import jinja2
 
     folder = resources.files("algoeff.report").joinpath("templates")
+    if not folder.joinpath("base.html").is_file():
+        from algoeff.errors import ReportError
+
+        raise ReportError(f"the site's templates are missing from {folder}: algoeff was installed without "
+                          "its package data (report/templates/*); reinstall it.")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True, finalize=_finalize)
