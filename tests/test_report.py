@@ -421,7 +421,7 @@ def test_study_page_renders_the_protocol_issue_keys(tmp_path):
     assert cnn[col["CI coverage"]] == "93%" and cnn[col["vs control"]] == "2.5×"
     assert cnn[col["Epochs × FLOPs/epoch"]] == "2 × 2"
     assert cnn[col["Reduction 95% CI"]] == "3.07× – 5×"
-    assert base[col["95% CI (FLOPs)"]] == "4.00e+09 (zero width)"  # one value, not an interval
+    assert base[col["CI (FLOPs)"]] == "4.00e+09 (zero width)"  # one value, not an interval; coverage beside it
     _, *sens = cells(page, "sensitivity-table")
     assert sens == [["0.75", "12.0", "8.0 – 20.0", "9.5 – 16.0", "mlp-2012, cnn-2015"],
                     ["0.8", "15.0", "9.0 – ∞", "—", "mlp-2012, cnn-2015"], ["0.85", "—", "—", "—", "mlp-2012"]]
