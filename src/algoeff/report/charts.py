@@ -241,6 +241,6 @@ def sensitivity_chart(rows: list[dict], *, label: str) -> Drawn | None:
                 hi = ci[1] if ci[1] is not None and math.isfinite(ci[1]) and ci[1] <= y_hi else None
                 chart.error_bar(r["threshold"], ci[0], hi, cls="err")
             chart.point(r["threshold"], r["doubling_time_months"], cls="front",
-                        title=f"threshold {r["threshold"]:.4g}: {r['doubling_time_months']:.1f} months")
+                        title=f"threshold {r['threshold']:.4g}: {r['doubling_time_months']:.1f} months")
         svg[variant] = chart.render(label=label)
     return Drawn(svg, {v: [] for v in VARIANTS})
