@@ -153,9 +153,9 @@ def test_layout_of_every_page(browser, served):
                 browser.get(f"{base}/{name}/{page}")
             got = browser.execute_script(LAYOUT)
             where = f"{name}/{page} at {width} px"
-            assert got["view"] == width
-            if got["scroll"] > got["view"]:
-                problems.append(f"{where}: document {got['scroll']} px wide")
+            # against the width asked for: on a phone, a page wider than the screen widens the viewport too
+            if got["scroll"] > width or got["view"] != width:
+                problems.append(f"{where}: document {got['scroll']} px wide, viewport {got['view']} px")
             if got["dup"]:
                 problems.append(f"{where}: duplicate ids {sorted(set(got['dup']))}")
             for src, nw, nh, w, h in got["imgs"]:
