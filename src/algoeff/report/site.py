@@ -90,14 +90,27 @@ def _write_ledger_downloads(book: Ledger, folder: Path, version) -> bool:
     return (folder / "benchmarks.toml").is_file()
 
 
+def _rule(doc: str | None, start: str, stop: str | None, fallback: str) -> str:
+    """The rule a module's docstring states (the code's own words), or ``fallback`` if it is worded otherwise."""
+    if not doc or start not in doc:
+        return fallback
+    text = doc.split(start, 1)[1]
+    text = text.split(stop)[0] if stop else text
+    return " ".join(text.split()) or fallback
+
+
 def _method_page(version) -> str:
     from algoeff.estimate import TARGET
     from algoeff.ledger import check
     from algoeff.study import CI_RULE
     from algoeff.trend import CI_METHOD
 
-    trend_rule = " ".join(trend.__doc__.split("Rule (Hernandez & Brown 2020): ", 1)[1].split("Moore")[0].split())
-    check_rule = " ".join(check.__doc__.split("Rule: ", 1)[1].split())
+    trend_rule = _rule(trend.__doc__, "Rule (Hernandez & Brown 2020): ", "Moore",
+                       "over a benchmark's frontier, baseline included, an OLS fit of log2(baseline compute / "
+                       "entry compute) against months since the baseline; the doubling time is 1 / slope.")
+    check_rule = _rule(check.__doc__, "Rule: ", None,
+                       "a listed value reproduces when the recomputed value lies within half a unit of its last "
+                       "significant figure.")
     return render("method.html", root="", version=version, title="Method", trend_rule=trend_rule,
                   ci_method=CI_METHOD, study_ci_rule=CI_RULE.removeprefix("95% CI: "), check_rule=check_rule,
                   target_convention=TARGET.describe(), kinds=[(k, v[0], v[1]) for k, v in KINDS.items()])
