@@ -96,7 +96,8 @@ def _rule(doc: str | None, start: str, stop: str | None, fallback: str) -> str:
         return fallback
     text = doc.split(start, 1)[1]
     text = text.split(stop)[0] if stop else text
-    return " ".join(text.split()) or fallback
+    text = " ".join(text.split())
+    return text[:1].upper() + text[1:] if text else fallback
 
 
 def _method_page(version) -> str:
@@ -105,7 +106,7 @@ def _method_page(version) -> str:
     from algoeff.study import CI_RULE
     from algoeff.trend import CI_METHOD
 
-    trend_rule = _rule(trend.__doc__, "Rule (Hernandez & Brown 2020): ", "Moore",
+    trend_rule = _rule(trend.__doc__, "Rule (Hernandez & Brown 2020): ", "With only",
                        "over a benchmark's frontier, baseline included, an OLS fit of log2(baseline compute / "
                        "entry compute) against months since the baseline; the doubling time is 1 / slope.")
     check_rule = _rule(check.__doc__, "Rule: ", None,
