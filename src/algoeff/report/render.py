@@ -60,18 +60,17 @@ def version_of(ledger, label: str, algoeff_version: str) -> Version:
 
 
 # the site spells the unit one way, as the CLI does; analyses and ledger notes use older spellings
-_UNIT_SPELLINGS = re.compile(r"(?<![\w-])(?:tfs-days|tfs-s/days|teraflop/s-days|tf-s-day(?!s))(?![\w-])")
+_UNIT_SPELLINGS = re.compile(r"(?<![\w-])(?:tfs-days|tfs-s/days|teraflop/s-days)(?![\w-])")
 
 
 def one_unit(text: str) -> str:
     """``text`` with every spelling of teraflop/s-days written as tf-s-days."""
-    return _UNIT_SPELLINGS.sub(lambda m: "tf-s-day" if m.group(0) == "tf-s-day" else "tf-s-days", text)
+    return _UNIT_SPELLINGS.sub("tf-s-days", text)
 
 
 def _finalize(value):
-    if isinstance(value, Markup):
-        return Markup(one_unit(str(value)))  # already-escaped HTML stays HTML
-    if isinstance(value, str):
+    # plain text only: HTML built in Python (links, SVG) is left exactly as built, URLs included
+    if isinstance(value, str) and not isinstance(value, Markup):
         return one_unit(value)
     return value
 
