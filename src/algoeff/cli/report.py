@@ -13,9 +13,10 @@ __all__ = ["register"]
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "report", help="write the static leaderboard site (benchmarks, trends, studies)",
-        description="A self-contained site (works opened from disk, offline): an index, a leaderboard and "
-                    "efficiency-over-time chart per benchmark, and a page per study. "
-                    "Prints the path of its index.html.")
+        description="A self-contained site (works opened from disk or any subpath, offline): an index of "
+                    "benchmark cards, a leaderboard, chart, analysis pages and CSV/JSON downloads per benchmark, "
+                    "a page per study and a method page. Entries are checked against their analyses first "
+                    "(as `algoeff ledger check`). Prints the path of its index.html.")
     parser.add_argument("--ledger", metavar="PATH",
                         help="ledger CSV, seed or project format (default: the bundled ledger)")
     parser.add_argument("--seed-values", action="store_true",

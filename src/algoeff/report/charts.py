@@ -1,9 +1,14 @@
-"""Charts of the site, as PNG files written beside the pages (matplotlib, Agg).
+"""The site's charts, as inline SVG drawn by ``svg.Chart`` at two sizes.
 
-The efficiency-over-time chart of a benchmark is ``algoeff.trend.plot_trend``
-(one drawing of it for the CLI and the site). Text from ledgers and studies has
-its ``$`` escaped, so a dollar sign in a publication name is drawn as one and not
-read as a formula matplotlib would try (and maybe fail) to typeset.
+    trend_chart(entries, fit, anchors)        compute against date for one benchmark
+    compute_to_target_chart(data, anchors)    a study's compute to target per recipe, with CIs
+    accuracy_chart(data)                      a study's metric against training compute, every run
+    sensitivity_chart(rows)                   a study's doubling time against the target threshold
+
+Each returns a ``Drawn``: the wide and narrow SVG (the page shows the one that
+fits its width) and the boxes of the number labels (the tests check they never
+overlap). Points are labelled with numbers that key into the table below the
+chart, so names of any length never crowd the plot.
 """
 
 from __future__ import annotations
@@ -11,151 +16,231 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from pathlib import Path
 
-__all__ = ["accuracy_chart", "compute_to_target_chart", "entries_chart", "plain", "trend_chart"]
+from markupsafe import Markup
 
+from algoeff.units import FLOPS_PER_TFS_DAY
 
-def plain(text: str) -> str:
-    """Text matplotlib draws as written: an escaped ``$`` never starts mathtext."""
-    return str(text).replace("$", r"\$")
+from .svg import PALETTE, Chart, date_domain, log_domain
 
+__all__ = ["Drawn", "accuracy_chart", "compute_to_target_chart", "sensitivity_chart", "trend_chart"]
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    return matplotlib, plt
+VARIANTS = ("wide", "narrow")
+DAYS_PER_MONTH = 365.25 / 12
 
 
-def _save(fig, path: Path) -> Path:
-    _, plt = _pyplot()
-    try:
-        fig.savefig(path, format="png")
-    finally:
-        plt.close(fig)
-    return path
+@dataclasses.dataclass(frozen=True)
+class Drawn:
+    svg: dict  # variant -> SVG text
+    boxes: dict  # variant -> [(x, y, width, height)] of the number labels
+
+    def html(self) -> Markup:
+        # the SVG text is built from escaped pieces only (svg.py)
+        return Markup("".join(f'<div class="chart-{v}">{self.svg[v]}</div>' for v in VARIANTS))
 
 
-def trend_chart(entries, path, *, title: str) -> Path:
-    """Compute against date: every entry, the frontier, the fitted trend and Moore's law."""
-    from algoeff.trend import fit_trend, plot_trend
-
-    _pyplot()
-    # plot_trend labels points with publication names: refit on escaped copies (same numbers)
-    entries = [dataclasses.replace(e, publication=plain(e.publication)) for e in entries]
-    fit = fit_trend(entries)
-    return Path(plot_trend(fit, path, entries=entries, unit="tfs-days", title=plain(title)))
+def _ord(d: dt.date) -> float:
+    return float(d.toordinal())
 
 
-def entries_chart(entries, path, *, title: str) -> Path:
-    """Compute against date for a benchmark without a trend (fewer than 2 frontier dates)."""
-    from algoeff.units import from_flops
-
-    _, plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    ax.scatter([e.date for e in entries], [from_flops(e.compute_flops) for e in entries], color="C0", s=30)
-    for e in entries:
-        label = ax.annotate(plain(e.publication), (e.date, from_flops(e.compute_flops)),
-                            textcoords="offset points", xytext=(5, 5), fontsize=8)
-        label.set_in_layout(False)
-    ax.set_yscale("log")
-    ax.set_xlabel("publication date")
-    ax.set_ylabel("training compute to reach the benchmark (tfs-days, log scale)")
-    ax.set_title(plain(title))
-    ax.grid(True, which="both", alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return _save(fig, Path(path))
+def _after(base: dt.date, months: float) -> float:
+    return _ord(base) + months * DAYS_PER_MONTH
 
 
-def accuracy_chart(data: dict, path) -> Path:
-    """Metric against training compute for every recipe's runs; best configs bold; the target dashed."""
-    _, plt = _pyplot()
-    target = data["target"]
-    metric = target["metric"]
-    order = [e["recipe"] for e in data["entries"]]
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=120)
-    labelled = set()
-    for curve in data.get("curves", []):
-        recipe = curve["recipe"]
-        points = [(p["flops"], p.get(metric)) for p in curve["points"]
-                  if p.get(metric) is not None and p["flops"] > 0]
-        if not points:
-            continue
-        colour = f"C{order.index(recipe) % 10}" if recipe in order else "0.5"
-        best = bool(curve.get("best"))
-        label = None
-        if best and recipe not in labelled:
-            # recipe keys, not titles: the page's table pairs each key with its title
-            label = plain(recipe)
-            labelled.add(recipe)
-        ax.plot([x for x, _ in points], [y for _, y in points], "-", color=colour,
-                lw=1.8 if best else 0.8, alpha=0.95 if best else 0.35, label=label)
-    if any(not c.get("best") for c in data.get("curves", [])):
-        ax.plot([], [], "-", color="0.5", lw=0.8, alpha=0.5, label="other configs and seeds")
-    ax.axhline(target["threshold"], ls="--", color="k", lw=1,
-               label=plain(f"target: {metric} {'>=' if target.get('higher_is_better', True) else '<='} "
-                     f"{target['threshold']:g}"))
-    ax.set_xscale("log")
-    ax.set_xlabel("training compute (FLOPs, log scale)")
-    ax.set_ylabel(plain(metric.replace("_", " ")))
-    ax.set_title(plain(f"{data['workload']}: {metric.replace('_', ' ')} against training compute"))
-    ax.grid(True, which="both", alpha=0.3)
-    # outside the axes: inside, a legend of eight recipes hides the curves it names
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    fig.tight_layout()
-    return _save(fig, Path(path))
+def trend_lines(fit, steps: int = 40) -> dict:
+    """The fitted trend, Moore's law and (when finite) the slope's 95% band, as (ordinal day, FLOPs)."""
+    base = fit.baseline
+    b = base.compute_flops
+    months = [fit.span_months * i / steps for i in range(steps + 1)]
+    lines = {
+        "fit": [(_after(base.date, m), b / 2 ** (fit.intercept + fit.slope * m)) for m in months],
+        "moore": [(_after(base.date, m), b / 2 ** (m / 24.0)) for m in months],
+    }
+    ci = fit.doubling_time_ci95_months
+    if ci is not None and all(math.isfinite(c) and c > 0 for c in ci):
+        # lines through the frontier's centroid at the slope's 95% bounds (the CI the page states)
+        xs = [(e.date - base.date).days / DAYS_PER_MONTH for e in fit.frontier]
+        ys = [math.log2(b / e.compute_flops) for e in fit.frontier]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        lo_s, hi_s = 1 / ci[1], 1 / ci[0]
+        upper, lower = [], []
+        for m in months:
+            a, c = b / 2 ** (my + lo_s * (m - mx)), b / 2 ** (my + hi_s * (m - mx))
+            upper.append((_after(base.date, m), max(a, c)))
+            lower.append((_after(base.date, m), min(a, c)))
+        lines["band"] = (upper, lower)
+    return lines
 
 
-def compute_to_target_chart(data: dict, path) -> Path:
-    """Median compute to reach the target per recipe against its date, with 95% CIs; the frontier joined."""
-    _, plt = _pyplot()
-    frontier = set(data.get("frontier", []))
+def trend_chart(entries, fit, anchors: dict, *, label: str) -> Drawn:
+    """``entries`` in date order; ``anchors``: id(entry) -> (number, fragment); ``fit`` None if no trend."""
+    on = {id(e) for e in fit.frontier} if fit else set()
+    lines = trend_lines(fit) if fit else {}
+    ys = [e.compute_flops for e in entries]
+    for key, pts in lines.items():
+        for seq in (pts if key == "band" else [pts]):
+            ys += [y for _, y in seq]
+    y_dom = tuple(v / FLOPS_PER_TFS_DAY for v in log_domain(ys))
+    x_dom = date_domain([e.date for e in entries])
+    svg, boxes = {}, {}
+    for variant in VARIANTS:
+        marks = [(_ord(e.date), str(anchors[id(e)][0])) for e in entries]
+        chart = Chart(variant, x=x_dom, y=y_dom, x_kind="date", y_kind="log", labels=marks,
+                      x_label="publication date", y_label="training compute (tf-s-days, log)")
+        chart.axes()
+        tf = FLOPS_PER_TFS_DAY
+        if "band" in lines:
+            up, low = lines["band"]
+            chart.band([(x, y / tf) for x, y in up], [(x, y / tf) for x, y in low], cls="ci-band")
+        if fit:
+            chart.line([(x, y / tf) for x, y in lines["moore"]], cls="moore", title="Moore's law: 2× every 24 months")
+            chart.line([(x, y / tf) for x, y in lines["fit"]], cls="fit",
+                       title=f"OLS fit: doubling every {fit.doubling_time_months:.1f} months")
+            chart.line([(_ord(e.date), e.compute_flops / tf) for e in fit.frontier], cls="frontier", title="frontier")
+        items = []
+        for e in entries:
+            n, frag = anchors[id(e)]
+            title = f"{n}. {e.publication} ({e.date.isoformat()}): {e.compute_flops / tf:.3g} tf-s-days"
+            chart.point(_ord(e.date), e.compute_flops / tf, cls="front" if id(e) in on else "all", title=title)
+            items.append((_ord(e.date), e.compute_flops / tf, str(n), f"#{frag}", title))
+        chart.number_labels(items)
+        svg[variant], boxes[variant] = chart.render(label=label), chart.labels
+    return Drawn(svg, boxes)
+
+
+def study_fit(data: dict):
+    """The study's trend refitted from its reached recipes (same rule as the study), or None.
+
+    Drawn only when it agrees with the doubling time results.json states: the
+    chart never shows a line the study did not report.
+    """
+    from algoeff.errors import LedgerError
+    from algoeff.ledger import Entry
+    from algoeff.trend import fit_trend
+
     reached = [e for e in data["entries"] if e.get("compute_to_target_flops")]
-    missed = [e for e in data["entries"] if not e.get("compute_to_target_flops")]
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=120)
-    dates = {e["recipe"]: dt.date.fromisoformat(e["date"]) for e in reached}
-    last_date = max(dates.values(), default=None)
+    front = set(data.get("frontier") or [])
+    if front:  # the study fits its frontier (controls and floors may sit outside its ledger)
+        reached = [e for e in reached if e["recipe"] in front]
+    stated = data.get("doubling_time_months")
+    if stated is None or len(reached) < 2:
+        return None
+    entries = sorted((Entry(benchmark=data["workload"], publication=e["recipe"], publication_link="",
+                            date=dt.date.fromisoformat(e["date"]), compute_flops=e["compute_to_target_flops"])
+                      for e in reached), key=lambda e: e.date)
+    try:
+        fit = fit_trend(entries)
+    except LedgerError:
+        return None
+    return fit if math.isclose(fit.doubling_time_months, stated, rel_tol=1e-6) else None
+
+
+def compute_to_target_chart(data: dict, anchors: dict, *, label: str) -> Drawn | None:
+    """Median compute to target per recipe against date, 95% CI bars, frontier, fit, Moore's law."""
+    reached = sorted((e for e in data["entries"] if e.get("compute_to_target_flops")), key=lambda e: e["date"])
+    if not reached:
+        return None
+    front = set(data.get("frontier") or [])
+    fit = study_fit(data)
+    lines = trend_lines(fit) if fit else {}
+    ys = []
     for e in reached:
-        date = dates[e["recipe"]]
-        y = e["compute_to_target_flops"]
-        ci = e.get("ci95_flops") or [None, None]
-        lo = y - ci[0] if ci[0] is not None and ci[0] <= y else 0.0
-        hi = ci[1] - y if ci[1] is not None and ci[1] >= y else 0.0
-        on = e["recipe"] in frontier
-        ax.errorbar([date], [y], yerr=[[lo], [hi]], fmt="o", color="C0" if on else "0.55",
-                    ecolor="C0" if on else "0.7", capsize=4, ms=6, zorder=3)
-        left = date == last_date  # the latest recipe's name goes left of its point, inside the figure
-        label = ax.annotate(plain(e["recipe"]), (date, y), textcoords="offset points",
-                            xytext=(-6 if left else 6, 6), ha="right" if left else "left", fontsize=8)
-        label.set_in_layout(False)  # a label past the axes must not shrink them
-    line = sorted((e for e in reached if e["recipe"] in frontier), key=lambda e: e["date"])
-    if len(line) >= 2:
-        ax.plot([dates[e["recipe"]] for e in line],
-                [e["compute_to_target_flops"] for e in line], "-", color="C0", lw=1.2, label="frontier")
-    ax.errorbar([], [], yerr=[], fmt="o", color="0.55", capsize=4, label="median over seeds, 95% CI")
-    if reached:
-        ax.set_yscale("log")
-    if missed:
-        names = ", ".join(e["recipe"] for e in missed)
-        ax.text(0.01, 0.01, plain(f"target not reached: {names}"), transform=ax.transAxes, fontsize=8,
-                color="C3", va="bottom")
-    doubling = data.get("doubling_time_months")
-    title = f"{data['workload']}: compute to reach the target"
-    if doubling is not None and math.isfinite(doubling):
-        title += f" (doubling every {doubling:.1f} months)"
-    ax.set_title(plain(title))
-    ax.set_xlabel("recipe publication date")
-    ax.set_ylabel("training compute to target (FLOPs, log scale)")
-    ax.grid(True, which="both", alpha=0.3)
-    if reached:
-        first = min(dates.values())
-        pad = max((last_date - first) * 0.05, dt.timedelta(days=120))
-        ax.set_xlim(first - pad, last_date + pad)
-    ax.legend(fontsize=8, loc="upper right")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return _save(fig, Path(path))
+        ys.append(e["compute_to_target_flops"])
+        ys += [v for v in (e.get("ci95_flops") or []) if v]
+    for key, pts in lines.items():
+        for seq in (pts if key == "band" else [pts]):
+            ys += [y for _, y in seq]
+    y_dom = log_domain(ys)
+    dates = {e["recipe"]: dt.date.fromisoformat(e["date"]) for e in reached}
+    x_dom = date_domain(list(dates.values()))
+    svg, boxes = {}, {}
+    for variant in VARIANTS:
+        marks = [(_ord(dates[e["recipe"]]), str(anchors[e["recipe"]][0])) for e in reached]
+        chart = Chart(variant, x=x_dom, y=y_dom, x_kind="date", y_kind="log", labels=marks,
+                      x_label="recipe publication date", y_label="compute to target (FLOPs, log)")
+        chart.axes()
+        if "band" in lines:
+            chart.band(*lines["band"], cls="ci-band")
+        if fit:
+            chart.line(lines["moore"], cls="moore", title="Moore's law: 2× every 24 months")
+            chart.line(lines["fit"], cls="fit", title=f"OLS fit: doubling every {fit.doubling_time_months:.1f} months")
+        line = [e for e in reached if e["recipe"] in front]
+        if len(line) >= 2:
+            chart.line([(_ord(dates[e["recipe"]]), e["compute_to_target_flops"]) for e in line], cls="frontier",
+                       title="frontier")
+        items = []
+        for e in reached:
+            x, y = _ord(dates[e["recipe"]]), e["compute_to_target_flops"]
+            ci = e.get("ci95_flops")
+            on = e["recipe"] in front
+            if ci:
+                lo = ci[0] if ci[0] is not None and ci[0] > 0 else None
+                chart.error_bar(x, lo, ci[1], cls="err" if on else "err-off")
+            n, frag = anchors[e["recipe"]]
+            title = f"{n}. {e.get('title') or e['recipe']} ({e['date']}): {y:.3g} FLOPs"
+            chart.point(x, y, cls="front" if on else "all", title=title)
+            items.append((x, y, str(n), f"#{frag}", title))
+        chart.number_labels(items)
+        svg[variant], boxes[variant] = chart.render(label=label), chart.labels
+    return Drawn(svg, boxes)
+
+
+def accuracy_chart(data: dict, *, label: str) -> Drawn | None:
+    """The metric against training compute for every run; best configurations bold, the target dashed."""
+    metric = data["target"]["metric"]
+    order = [e["recipe"] for e in data["entries"]]
+    curves = []
+    for curve in data.get("curves", []):
+        pts = [(p["flops"], p.get(metric)) for p in curve["points"] if p.get(metric) is not None and p["flops"] > 0]
+        if pts:
+            curves.append((curve, pts))
+    if not curves:
+        return None
+    xs = [x for _, pts in curves for x, _ in pts]
+    yv = [y for _, pts in curves for _, y in pts] + [data["target"]["threshold"]]
+    lo, hi = min(yv), max(yv)
+    pad = (hi - lo) * 0.05 or 0.05
+    svg = {}
+    for variant in VARIANTS:
+        chart = Chart(variant, x=log_domain(xs), y=(lo - pad, hi + pad), x_kind="log", y_kind="linear",
+                      x_label="training compute (FLOPs, log)", y_label=metric.replace("_", " "))
+        chart.axes()
+        # faint runs first, best configurations on top
+        for curve, pts in sorted(curves, key=lambda c: bool(c[0].get("best"))):
+            i = order.index(curve["recipe"]) % len(PALETTE) if curve["recipe"] in order else len(PALETTE) - 2
+            best = " best" if curve.get("best") else ""
+            chart.line(pts, cls=f"curve c{i}{best}", title=f"{curve['recipe']} seed {curve.get('seed')}"
+                       + (" (best configuration)" if best else ""))
+        sign = ">=" if data["target"].get("higher_is_better", True) else "<="
+        chart.hline(data["target"]["threshold"], cls="target", text=f"target {sign} {data['target']['threshold']:g}")
+        svg[variant] = chart.render(label=label)
+    return Drawn(svg, {v: [] for v in VARIANTS})
+
+
+def sensitivity_chart(rows: list[dict], *, label: str) -> Drawn | None:
+    """Doubling time (with its 95% CI) at each target threshold the study tried."""
+    pts = [r for r in rows if r.get("doubling_time_months") is not None]
+    if not pts:
+        return None
+    xs = [r["threshold"] for r in rows]
+    ys = [r["doubling_time_months"] for r in pts]
+    for r in pts:
+        ys += [v for v in (r.get("ci95_months") or []) if v is not None and math.isfinite(v)]
+    x_lo, x_hi = min(xs), max(xs)
+    xpad = (x_hi - x_lo) * 0.08 or 0.01
+    y_hi = max(ys) * 1.1
+    svg = {}
+    for variant in VARIANTS:
+        chart = Chart(variant, x=(x_lo - xpad, x_hi + xpad), y=(0.0, y_hi), x_kind="linear", y_kind="linear",
+                      height=220 if variant == "narrow" else 260, x_label="target threshold",
+                      y_label="doubling time (months)")
+        chart.axes()
+        for r in pts:
+            ci = r.get("ci95_months")
+            if ci:
+                hi = ci[1] if ci[1] is not None and math.isfinite(ci[1]) and ci[1] <= y_hi else None
+                chart.error_bar(r["threshold"], ci[0], hi, cls="err")
+            chart.point(r["threshold"], r["doubling_time_months"], cls="front",
+                        title=f"threshold {r['threshold']:.4g}: {r['doubling_time_months']:.1f} months")
+        svg[variant] = chart.render(label=label)
+    return Drawn(svg, {v: [] for v in VARIANTS})

@@ -1,56 +1,25 @@
-"""HTML pieces for the static site: escaping, links, tables, the page frame.
+"""Text for the pages: escaping, safe links, numbers, intervals and slugs.
 
-Every piece of text that comes from a ledger or a study passes through ``esc``
-(``html.escape`` with quotes) before it reaches a page; links are kept only for
-http(s) URLs, so a ``javascript:`` URL in a ledger is shown as text, never made
-clickable. Pages carry their style inline and load nothing from the network.
+Templates render with Jinja2's autoescape on, so ledger and study text is
+escaped wherever it is placed; the few pieces of HTML built in Python (links,
+SVG) are built from ``esc``-aped parts and handed over as ``Markup``. Links are
+kept only for http(s) URLs, so a ``javascript:`` URL in a ledger is shown as
+text, never made clickable.
 """
 
 from __future__ import annotations
 
 import html
 import math
+import re
+import unicodedata
 from urllib.parse import urlsplit
 
-__all__ = ["esc", "external_link", "fmt_factor", "fmt_number", "page", "table"]
+from markupsafe import Markup
+
+__all__ = ["esc", "external_link", "fmt_factor", "fmt_interval", "fmt_number", "is_safe_url", "slug"]
 
 SAFE_SCHEMES = ("http", "https")
-
-STYLE = """
-:root { --ink: #1d2430; --muted: #5b6472; --line: #d9dee5; --accent: #1f6feb; --soft: #f4f6f9; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); }
-header.site { background: #0d1b2a; color: #fff; padding: 10px 28px; }
-header.site a { color: #fff; text-decoration: none; font-weight: 600; }
-header.site nav a { font-weight: 400; margin-left: 18px; opacity: .85; }
-main { max-width: 1240px; margin: 0 auto; padding: 18px 28px 40px; }
-h1 { font-size: 26px; margin: 8px 0 2px; }
-h2 { font-size: 19px; margin: 30px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
-p.sub { color: var(--muted); margin: 0 0 14px; }
-a { color: var(--accent); }
-.headline { display: flex; flex-wrap: wrap; gap: 14px; margin: 14px 0 8px; }
-.figure { background: var(--soft); border: 1px solid var(--line); border-radius: 8px;
-          padding: 10px 16px; min-width: 190px; }
-.figure .value { font-size: 26px; font-weight: 700; }
-.figure .label { color: var(--muted); font-size: 13px; }
-.figure .detail { font-size: 13px; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 13.5px; margin: 6px 0; }
-th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
-th { background: var(--soft); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.num { white-space: nowrap; }
-td.date { white-space: nowrap; }
-tr.frontier td { background: #eef6ee; }
-.mark { color: #1a7f37; font-weight: 700; }
-.note { color: var(--muted); font-size: 13px; }
-img.chart { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; background: #fff; }
-.charts figure { margin: 0; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(720px, 1fr)); gap: 16px; }
-footer { color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); margin-top: 36px; padding-top: 8px; }
-code.config { font-size: 12px; overflow-wrap: anywhere; }
-pre { background: var(--soft); border: 1px solid var(--line); padding: 12px; overflow-x: auto; font-size: 13px; }
-"""
 
 
 def esc(value) -> str:
@@ -66,11 +35,11 @@ def is_safe_url(url: str) -> bool:
     return parts.scheme.lower() in SAFE_SCHEMES and bool(parts.netloc)
 
 
-def external_link(url, text) -> str:
+def external_link(url, text) -> Markup:
     """``<a>`` to an http(s) URL; any other URL (javascript:, data:, empty) leaves the text unlinked."""
     if url and is_safe_url(str(url)):
-        return f'<a href="{esc(str(url).strip())}" rel="noopener noreferrer">{esc(text)}</a>'
-    return esc(text)
+        return Markup(f'<a href="{esc(str(url).strip())}" rel="noopener noreferrer">{esc(text)}</a>')
+    return Markup(esc(text))
 
 
 def fmt_number(value, digits: int = 3) -> str:
@@ -86,54 +55,50 @@ def fmt_number(value, digits: int = 3) -> str:
 
 
 def fmt_factor(value) -> str:
-    """A reduction factor: 44.9x, 1x."""
+    """A reduction factor: 44.9×, 1×."""
     if value is None:
         return "—"
-    return f"{float(f'{float(value):.3g}'):g}×"
+    return f"{fmt_number(value)}×"
 
 
-def table(headers, rows, *, numeric=(), nowrap=(), row_classes=None, table_id: str = "") -> str:
-    """A table from already-escaped cell HTML; ``numeric`` columns align right, ``nowrap`` ones never wrap."""
-    def cls(i: int) -> str:
-        return " class=num" if i in numeric else " class=date" if i in nowrap else ""
-
-    ident = f' id="{esc(table_id)}"' if table_id else ""
-    head = "".join(f'<th{cls(i)} scope="col">{h}</th>' for i, h in enumerate(headers))
-    body = []
-    for r, row in enumerate(rows):
-        row_cls = row_classes[r] if row_classes and row_classes[r] else ""
-        cells = "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(row))
-        body.append(f'<tr{f" class={row_cls}" if row_cls else ""}>{cells}</tr>')
-    return (f'<div class="scroll"><table{ident}><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+def fmt_months(value) -> str:
+    if value is None:
+        return "—"
+    return "∞" if not math.isfinite(value) else f"{value:.1f}"
 
 
-def headline_figure(value: str, label: str, detail: str = "", *, ident: str = "") -> str:
-    """One big number at the top of a page: escaped text in, HTML out."""
-    attr = f' id="{esc(ident)}"' if ident else ""
-    extra = f'<div class="detail">{esc(detail)}</div>' if detail else ""
-    return (f'<div class="figure"{attr}><div class="value">{esc(value)}</div>'
-            f'<div class="label">{esc(label)}</div>{extra}</div>')
+def fmt_interval(lo, hi, fmt=fmt_number, *, unit: str = "") -> str:
+    """A 95% CI in the same rounding as its point value, so the point never falls outside it.
+
+    Rounding to a fixed number of figures is monotone, so point >= lo stays true once
+    both are rounded alike. A bound of None is open ("∞" above, "—" below); an interval
+    whose bounds round to one value is shown as that single value.
+    """
+    a = fmt(lo) if lo is not None else "—"
+    b = fmt(hi) if hi is not None else "∞"
+    tail = f" {unit}" if unit else ""
+    if a == b:
+        return f"{a}{tail} (zero width)"
+    return f"{a} – {b}{tail}"
 
 
-def page(title: str, body: str, *, root: str, footer: str = "") -> str:
-    """A whole page; ``title`` is plain text, ``body`` HTML, ``root`` the relative path to the site root."""
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'">
-<title>{esc(title)} · algoeff</title>
-<style>{STYLE}</style>
-</head>
-<body>
-<header class="site"><a href="{root}index.html">algoeff · algorithmic efficiency</a>
-<nav><a href="{root}index.html#benchmarks">benchmarks</a><a href="{root}index.html#studies">studies</a></nav></header>
-<main>
-{body}
-<footer>{footer}</footer>
-</main>
-</body>
-</html>
-"""
+def slug(text: str, fallback: str = "x") -> str:
+    """A URL- and id-safe name: ASCII letters, digits and dashes ("ResNet-50 (b1)" -> "resnet-50-b1")."""
+    plain = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode("ascii")
+    out = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:60].strip("-")
+    return out or fallback
+
+
+def unique_slugs(names, prefix: str = "") -> list[str]:
+    """One distinct slug per name, in order; repeats get -2, -3, ..."""
+    used: set[str] = set()
+    out = []
+    for i, name in enumerate(names):
+        base = candidate = prefix + slug(name, fallback=f"{i + 1}")
+        n = 1
+        while candidate in used:
+            n += 1
+            candidate = f"{base}-{n}"
+        used.add(candidate)
+        out.append(candidate)
+    return out

@@ -115,6 +115,18 @@ def _validate(data, where: str) -> dict:
         for key in ("seeds_reached", "seeds", "trials"):
             c.number(entry, key, f"{f}.{key}")
         c.interval(entry, "ci95_flops", f"{f}.ci95_flops")
+        # the study-protocol issue's keys, checked when present
+        c.number(entry, "reduction_factor_vs_control", f"{f}.reduction_factor_vs_control", positive=True)
+        c.number(entry, "eval_compute_flops", f"{f}.eval_compute_flops")
+        c.number(entry, "eval_flops_to_target", f"{f}.eval_flops_to_target")
+        c.interval(entry, "reduction_factor_ci95", f"{f}.reduction_factor_ci95")
+        if entry.get("decomposition") is not None:
+            dec = c.obj(entry["decomposition"], f"{f}.decomposition")
+            for key in ("epochs_factor", "flops_per_epoch_factor"):
+                c.number(dec, key, f"{f}.decomposition.{key}", positive=True)
+        coverage = entry.get("ci_coverage")
+        if coverage is not None and not isinstance(coverage, (dict, str)):
+            c.number(entry, "ci_coverage", f"{f}.ci_coverage")
     if not data["entries"]:
         c.fail("entries", [], "must list at least one recipe.")
     # an absent or null list is an empty one: a study may have no frontier or no curves to show
@@ -126,6 +138,24 @@ def _validate(data, where: str) -> dict:
     c.number(data, "doubling_time_months", "doubling_time_months")
     c.interval(data, "doubling_time_ci95_months", "doubling_time_ci95_months")
     c.number(data, "total_compute_flops", "total_compute_flops")
+    c.number(data, "total_eval_compute_flops", "total_eval_compute_flops")
+    c.interval(data, "doubling_time_bootstrap_ci95_months", "doubling_time_bootstrap_ci95_months")
+    for key in ("run_seconds", "wall_seconds", "elapsed_seconds"):
+        c.number(data, key, key)
+    for key in ("protocol", "targets", "rules", "trials"):
+        if data.get(key) is not None:
+            c.obj(data[key], key)
+    if data.get("sensitivity") is not None:
+        for i, row in enumerate(c.seq(data["sensitivity"], "sensitivity")):
+            f = f"sensitivity[{i}]"
+            c.obj(row, f)
+            c.number(row, "threshold", f"{f}.threshold", required=True)
+            c.number(row, "doubling_time_months", f"{f}.doubling_time_months")
+            c.interval(row, "ci95_months", f"{f}.ci95_months")
+            c.interval(row, "bootstrap_ci95_months", f"{f}.bootstrap_ci95_months")
+            names = row.get("frontier")
+            if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                c.fail(f"{f}.frontier", names, "must be a list of recipe names.")
     for i, curve in enumerate(c.seq(data["curves"], "curves")):
         f = f"curves[{i}]"
         c.obj(curve, f)
