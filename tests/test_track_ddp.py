@@ -44,7 +44,14 @@ WORKER = textwrap.dedent(
     summary["before_record"] = before_record
     with open(os.path.join(sys.argv[1], f"rank{{rank}}.json"), "w") as f:
         json.dump(summary, f)
+    # Ending the interpreter normally after gloo can abort ("terminate called without an
+    # active exception"): gloo's worker thread drops a Python reference during
+    # Py_FinalizeEx. Sync, tear the group down, flush, and skip finalization.
+    dist.barrier()
     dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
     """
 )
 
