@@ -20,17 +20,40 @@ def atomic_write(path, write) -> Path:
     mkstemp creates owner-only files, and these files are meant to be shared.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise _naming(err, path) from None
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
         os.replace(tmp, path)
+    except OSError as err:
+        _discard(tmp)
+        raise _naming(err, path) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
     return path
+
+
+def _discard(tmp) -> None:
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """The same error (same class and errno) naming the user's file, not the temp file beside it.
+
+    A full disk raises from write() with no file name at all; a folder that
+    cannot be written names the temp file mkstemp tried.
+    """
+    if err.errno is None:
+        return err
+    return OSError(err.errno, err.strerror or str(err), str(path))
 
 
 def atomic_write_text(path, text: str) -> Path:

@@ -118,6 +118,9 @@ def run_study(workload, *, quick: bool = False, seeds: int | None = None, worker
             results[trial.run_key] = result
     todo = [t for t in trials if t.run_key not in results]
     reused = len(trials) - len(todo)
+    if todo and getattr(store, "read_only", False):  # fail before training what could not be kept
+        raise StudyError(f"run store {str(store.path)!r} is read-only: the {len(todo)} trials it lacks "
+                         "cannot be recorded; pass --store on writable media.")
     if max_trials is not None:
         todo = todo[:max_trials]
 

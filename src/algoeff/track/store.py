@@ -128,6 +128,7 @@ class RunStore:
         self.timeout = float(timeout)
         self._conn = None
         self._pid = None
+        self._checked = False
         self.read_only = self._unwritable()
         self._open()
 
@@ -166,6 +167,10 @@ class RunStore:
             raise StoreError(f"run store {str(self.path)!r} has schema version {version}; this algoeff "
                              f"reads up to {USER_VERSION}: upgrade algoeff.")
         self._check()
+        # only now that it is known to be ours may the file be changed (WAL mode is in its header)
+        self._checked = True
+        if not self.read_only:
+            self._wal(conn)
         if app_id == APPLICATION_ID and version == USER_VERSION:
             return
         if self.read_only:
@@ -209,13 +214,16 @@ class RunStore:
             else:
                 conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            if not self.read_only:
-                self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone(), conn=conn)
-                conn.execute("PRAGMA synchronous = NORMAL")
+            if not self.read_only and self._checked:
+                self._wal(conn)
         except sqlite3.DatabaseError as err:
             raise StoreError(f"cannot open run store {str(self.path)!r}: {err}") from err
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    def _wal(self, conn) -> None:
+        self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone(), conn=conn)
+        conn.execute("PRAGMA synchronous = NORMAL")
 
     def close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():
@@ -229,6 +237,7 @@ class RunStore:
         self.path, self.timeout = state["path"], state["timeout"]
         self.read_only = state.get("read_only", False)
         self._conn = self._pid = None
+        self._checked = True  # checked by the process that opened it first
 
     def __enter__(self):
         return self
