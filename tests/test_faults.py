@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -419,3 +420,126 @@ def test_an_empty_store_file_warns_and_the_study_runs(reference, tmp_path):
     with pytest.warns(UserWarning, match=r"is an empty file \(0 bytes\)"):
         run_study("mnist1d", out=out, workers=1, **STUDY)
     assert _results(out) == _stable(reference.data)
+
+
+# -- Ray: dead workers, an unreachable address, a separately started cluster ---------------
+
+
+def test_an_unreachable_ray_address_fails_at_once(tmp_path):
+    pytest.importorskip("ray")
+    # Ray itself retries such an address for minutes; the study checks it can connect first
+    with pytest.raises(StudyError, match=r"^cannot reach the Ray cluster at '127\.0\.0\.1:1': .*refused"):
+        run_study("mnist1d", out=tmp_path, executor="ray", ray_address="127.0.0.1:1", **STUDY)
+
+
+def test_a_killed_ray_worker_is_retried_and_the_results_are_the_same(kit, reference, tmp_path):
+    pytest.importorskip("ray")
+    ctl, out = tmp_path / "ctl", tmp_path / "out"
+    ctl.mkdir()
+    proc = _run(kit, {"out": str(out), "executor": "ray", "workers": 2, **STUDY},
+                workload={"ctl": str(ctl), "kill": [1]})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (ctl / "started-1.killed").exists()  # seed 1's first worker did die
+    assert _results(out) == _stable(reference.data)
+
+
+def test_a_ray_worker_that_always_dies_is_one_line_after_the_retries(kit, tmp_path):
+    pytest.importorskip("ray")
+    ctl, out = tmp_path / "ctl", tmp_path / "out"
+    ctl.mkdir()
+    proc = _run(kit, {"out": str(out), "executor": "ray", "workers": 2, **STUDY},
+                workload={"ctl": str(ctl), "kill_always": [1]})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("StudyError: worker died (") and "after 3 retries" in last
+    assert f"{_finished(out / 'study.sqlite')} of this run's {SEEDS} trials kept" in last
+
+
+def _free_port() -> int:
+    import socket
+
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _processes_under(marker: str) -> list[int]:
+    """Pids whose command line holds ``marker`` (the cluster's temp dir), and their descendants."""
+    parents, found = {}, set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents[int(entry)] = ppid
+        if marker in cmdline:
+            found.add(int(entry))
+    grew = True
+    while grew:
+        children = {pid for pid, ppid in parents.items() if ppid in found} - found
+        found |= children
+        grew = bool(children)
+    return sorted(found - {os.getpid()})
+
+
+def _stop_cluster(temp: Path) -> None:
+    """End the processes of the cluster this test started, by pid. Not `ray stop`: that ends
+    every Ray process of this user on the machine, other people's clusters included."""
+    pids = _processes_under(str(temp))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(_gone(pid) for pid in pids):
+            time.sleep(0.1)
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_study_runs_on_a_separately_started_ray_cluster_with_token_authentication(kit, reference, tmp_path):
+    pytest.importorskip("ray")
+    import secrets
+    import tempfile
+
+    ray = Path(sys.executable).with_name("ray")
+    if not ray.exists():
+        pytest.skip(f"no ray command beside {sys.executable}")
+    temp = Path(tempfile.mkdtemp(prefix="algoeff-ray-", dir="/tmp"))  # short: Ray's socket paths live here
+    port = _free_port()
+    # token authentication as Ray documents it: RAY_AUTH_MODE=token on every node and client, the
+    # token in RAY_AUTH_TOKEN (so nothing is written to ~/.ray/auth_token)
+    env = {**_env(kit), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--num-cpus", "1", "--disable-usage-stats", "--node-ip-address", "127.0.0.1"]
+    try:
+        head = subprocess.run(
+            [str(ray), "start", "--head", "--port", str(port), "--include-dashboard", "false",
+             "--dashboard-agent-listen-port", str(_free_port()),
+             "--temp-dir", str(temp), *common],
+            env=env, capture_output=True, text=True, timeout=300)
+        assert head.returncode == 0, head.stderr[-3000:]
+        second = subprocess.run(
+            [str(ray), "start", "--address", f"127.0.0.1:{port}",
+             "--dashboard-agent-listen-port", str(_free_port()), *common],
+            env=env, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 0, second.stderr[-3000:]
+        out = tmp_path / "out"
+        study = {"out": str(out), "executor": "ray", "ray_address": f"127.0.0.1:{port}", "workers": 2, **STUDY}
+        proc = subprocess.run(_driver(kit, study), env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert _results(out) == _stable(reference.data)
+        # the same study without the token: one line that says what to set
+        without = {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}
+        proc = subprocess.run(_driver(kit, {**study, "out": str(tmp_path / "no-token")}), env=without,
+                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"StudyError: cannot start or reach the Ray cluster at '127.0.0.1:{port}'")
+        assert "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN" in last
+    finally:
+        _stop_cluster(temp)

@@ -189,11 +189,9 @@ def _probe(address: str) -> None:
 
 
 def _auth_hint() -> str:
-    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
-            os.path.exists(os.path.expanduser("~/.ray/auth_token")):
-        return ""
-    return ("; if the cluster uses token authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN "
-            "(or RAY_AUTH_TOKEN_PATH) here as on the cluster")
+    # Ray only says "Failed to connect": a missing or wrong token looks the same as no cluster
+    return ("; a cluster with token authentication needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN "
+            "(or RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token) set here as on the cluster")
 
 
 def _run_ray(trials, spec, on_result, *, workers: int, address: str | None) -> None:
