@@ -336,21 +336,24 @@ def tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(path)], check=True)
 
 
+@pytest.mark.parametrize("full", ["store", "outputs"])
 def test_a_full_disk_is_an_error_naming_the_path_and_the_study_resumes_when_there_is_room(
-        tmpfs, reference, tmp_path):
+        tmpfs, reference, tmp_path, full):
     disk = tmpfs("disk", "2m")
     filler = disk / "filler"
     with open(filler, "wb") as fh:  # leave about 40 KiB: room to start, not to finish
         fh.write(b"\0" * (2 * 2**20 - 40 * 2**10))
     out = disk / "study"
+    # "outputs": the store has room elsewhere, so the disk fills up while the outputs are written
+    store = None if full == "store" else tmp_path / "study.sqlite"
     with pytest.raises((StoreError, StudyError, OSError)) as caught:
-        run_study("mnist1d", out=out, workers=1, **STUDY)
+        run_study("mnist1d", out=out, store=store, workers=1, **STUDY)
     message = str(caught.value)
-    assert str(disk) in message and ".tmp" not in message
+    assert str(out) in message and ".tmp" not in message
     assert "disk is full" in message or "No space left" in message
     assert not (out / "results.json").exists()
     filler.unlink()
-    run_study("mnist1d", out=out, workers=1, **STUDY)
+    run_study("mnist1d", out=out, store=store, workers=1, **STUDY)
     assert _results(out) == _stable(reference.data)
 
 
