@@ -24,6 +24,7 @@ import pytest
 
 from algoeff.errors import StoreError, StudyError
 from algoeff.study import run_study
+from algoeff.study.lock import lock_path, study_lock
 from algoeff.track import RunStore
 
 pytestmark = pytest.mark.slow
@@ -215,7 +216,7 @@ def test_sigkill_at_each_moment_then_resume_gives_the_same_results(kit, referenc
     result = run_study("mnist1d", out=tmp_path, workers=1, **STUDY)
     assert (result.reused, result.ran) == (kept, SEEDS - kept)
     assert _results(tmp_path) == _stable(reference.data)
-    assert not list(tmp_path.parent.glob(f".{tmp_path.name}*"))  # no lock or temp folder left beside it
+    assert not lock_path(tmp_path).exists()  # the lock is gone with the study that held it
 
 
 # -- two studies on one folder ----------------------------------------------------------
@@ -241,6 +242,35 @@ def test_a_second_study_on_the_same_folder_fails_at_once_and_nothing_trains_twic
     runs = RunStore(out / "study.sqlite").runs()
     assert len(runs) == SEEDS and runs["key"].is_unique
     assert _results(out) == _stable(reference.data)
+
+
+HOLDER = "import sys; from algoeff.study.lock import study_lock\nwith study_lock(sys.argv[1]):\n" \
+         "    print('held', flush=True); sys.stdin.read()\n"
+
+
+def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
+    out = tmp_path / "deep" / "out"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert lock_path(out).read_text().strip() == str(holder.pid)
+        with pytest.raises(StudyError, match=rf"^another study \(pid {holder.pid}\) is writing '.*deep/out'"):
+            with study_lock(out):
+                pass
+        holder.kill()  # SIGKILL: no release code runs, the kernel drops the flock
+        holder.wait()
+    finally:
+        _end(holder)
+        holder.stdout.close()
+        holder.stdin.close()
+    with study_lock(out) as path:  # no stale lock
+        assert path == lock_path(out) and path.read_text().strip() == str(os.getpid())
+    assert not lock_path(out).exists()
+    # folders made only for the lock file go again with it
+    with study_lock(tmp_path / "new" / "deeper" / "out"):
+        pass
+    assert not (tmp_path / "new").exists()
 
 
 # -- Ctrl-C, a killed worker, the study's process killed under its workers ---------------

@@ -36,6 +36,7 @@ def _owner(fd: int) -> str:
 def study_lock(out, *, what: str = "writing"):
     """Hold the lock on ``out`` for the ``with`` block; StudyError at once if another study holds it."""
     path = lock_path(out)
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -72,3 +73,6 @@ def study_lock(out, *, what: str = "writing"):
         with contextlib.suppress(OSError):
             os.unlink(path)  # before unlocking, so no one takes a lock on a file about to vanish
         os.close(fd)
+        for folder in created:  # a study rejected before writing anything leaves no empty folders
+            with contextlib.suppress(OSError):
+                folder.rmdir()
