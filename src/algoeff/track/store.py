@@ -130,7 +130,11 @@ class RunStore:
         self._pid = None
         self._checked = False
         self.read_only = self._unwritable()
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            self.close()  # a refused file is not left open
+            raise
 
     # -- connection ---------------------------------------------------------------
 
