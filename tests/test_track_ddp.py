@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -44,7 +45,14 @@ WORKER = textwrap.dedent(
     summary["before_record"] = before_record
     with open(os.path.join(sys.argv[1], f"rank{{rank}}.json"), "w") as f:
         json.dump(summary, f)
+    # Ending the interpreter normally after gloo can abort ("terminate called without an
+    # active exception"): gloo's worker thread drops a Python reference during
+    # Py_FinalizeEx. Sync, tear the group down, flush, and skip finalization.
+    dist.barrier()
     dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
     """
 )
 
@@ -70,12 +78,19 @@ def test_two_gloo_ranks_report_the_single_process_global_total(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(
+    # a session of its own: if torchrun hangs, its ranks are killed with it, not orphaned
+    proc = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          str(script), str(tmp_path)],
-        capture_output=True, text=True, timeout=240, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    try:
+        _, stderr = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     single = _single_process_total()
     for summary in ranks:

@@ -26,26 +26,40 @@ def atomic_write(path, write) -> Path:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:
-        raise _about(err, path) from err
+        raise _naming(err, path) from None
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, target.stat().st_mode & 0o7777 if target.exists() else 0o644)
         os.replace(tmp, target)
-    except BaseException as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError) and err.filename is not None and str(err.filename) == str(tmp):
-            raise _about(err, path) from err
+    except OSError as err:
+        _discard(tmp)
+        raise _naming(err, path) from None
+    except BaseException:
+        _discard(tmp)
         raise
     return path
 
 
-def _about(err: OSError, path: Path) -> OSError:
-    """The same error about the user's ``path`` (a missing folder named as such)."""
+def _discard(tmp) -> None:
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """The same error (same class and errno) naming the user's file, not the temp file beside it.
+
+    A full disk raises from write() with no file name at all; a folder that
+    cannot be written names the temp file mkstemp tried; a missing folder is
+    named as such.
+    """
+    if err.errno is None:
+        return err
     if isinstance(err, FileNotFoundError) and not path.parent.is_dir():
         return FileNotFoundError(err.errno, f"no such folder {str(path.parent)!r}", str(path))
-    return type(err)(err.errno, err.strerror, str(path))
+    return type(err)(err.errno, err.strerror or str(err), str(path))
 
 
 def atomic_write_text(path, text: str) -> Path:

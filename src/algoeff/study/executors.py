@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
 
 from algoeff.errors import AlgoeffError, StudyError
 
 __all__ = ["EXECUTORS", "execute_trial", "run_trials"]
 
 EXECUTORS = ("local", "ray")
+RAY_RETRIES = 3  # runs of a trial whose Ray worker or node died, after the first
 
 # workloads built in this worker process, by (name, data_dir): the data is made once per worker
 _WORKLOADS: dict = {}
@@ -46,18 +49,42 @@ def execute_trial(spec, trial) -> dict:
                               full_schedule=trial.full_schedule, run_key=trial.run_key)
 
 
-def _init_worker():
+def _init_worker(parent: int | None = None):
     # before torch spreads one trial over every core; run_trial sets it again
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = "1"
+    if parent is not None:
+        _die_with(parent)
+        # Ctrl-C reaches the whole process group: the study's process decides what stops
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(1)
 
 
+def _die_with(parent: int) -> None:
+    """Have the kernel SIGKILL this worker when the study's process dies, however it dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl: nothing would signal us
+        os._exit(1)
+
+
 def run_trials(trials, spec, on_result, *, executor: str = "local", workers: int = 1,
                ray_address: str | None = None) -> None:
-    """Run ``trials`` of the workload ``spec`` on ``executor``, calling ``on_result`` as each finishes."""
+    """Run ``trials`` of the workload ``spec`` on ``executor``, calling ``on_result`` as each finishes.
+
+    Ctrl-C stops starting trials, lets the running ones finish and records them
+    (a second Ctrl-C drops them), then raises a one-line StudyError; so does a
+    Ray worker or node that dies after its retries. Every trial recorded stays.
+    """
     trials = list(trials)
     if executor not in EXECUTORS:
         raise StudyError(f"Unknown executor {executor!r}. Possible values are: "
@@ -66,31 +93,105 @@ def run_trials(trials, spec, on_result, *, executor: str = "local", workers: int
         raise StudyError(f"ray_address == {ray_address!r} needs executor='ray' (executor == {executor!r}).")
     if not trials:
         return
-    if executor == "ray":
-        _run_ray(trials, spec, on_result, workers=workers, address=ray_address)
-    elif workers == 1 or len(trials) == 1:
-        for trial in trials:
-            on_result(trial, execute_trial(spec, trial))
-    else:
-        _run_pool(trials, spec, on_result, workers=min(workers, len(trials)))
+    kept = [0]
+
+    def record(trial, result):
+        on_result(trial, result)
+        kept[0] += 1
+
+    try:
+        if executor == "ray":
+            _run_ray(trials, spec, record, workers=workers, address=ray_address)
+        elif workers == 1 or len(trials) == 1:
+            for trial in trials:
+                record(trial, execute_trial(spec, trial))
+        else:
+            _run_pool(trials, spec, record, workers=min(workers, len(trials)))
+    except KeyboardInterrupt:
+        raise StudyError(f"interrupted; {_kept(kept[0], len(trials))}") from None
+    except _WorkerDied as err:
+        raise StudyError(f"worker died ({err}); {_kept(kept[0], len(trials))}") from None
+
+
+class _WorkerDied(Exception):
+    """A worker process, Ray worker or node died under a trial (not the trial's own error)."""
+
+
+def _kept(kept: int, total: int) -> str:
+    return (f"{kept} of this run's {total} trials kept, {total - kept} not run; "
+            "run the same command again to train only those.")
 
 
 def _run_pool(trials, spec, on_result, *, workers: int) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker)
+                               initializer=_init_worker, initargs=(os.getpid(),))
+    queue, running = list(trials), {}
     try:
-        futures = {pool.submit(execute_trial, spec, trial): trial for trial in trials}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            # plan order among trials finishing together keeps the store's run ids tidy
-            for future in sorted(done, key=lambda f: trials.index(futures[f])):
-                on_result(futures[future], future.result())
+        try:
+            # at most one trial per worker is handed to the pool: Ctrl-C then leaves nothing queued
+            while queue or running:
+                while queue and len(running) < workers:
+                    trial = queue.pop(0)
+                    running[pool.submit(execute_trial, spec, trial)] = trial
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                # plan order among trials finishing together keeps the store's run ids tidy
+                for future in sorted(done, key=lambda f: trials.index(running[f])):
+                    on_result(running.pop(future), _pool_result(future))
+        except KeyboardInterrupt:
+            if not running:
+                raise
+            print(f"\nstopping: waiting for the {len(running)} running trial(s) to finish and be kept "
+                  "(Ctrl-C again to drop them)", file=sys.stderr, flush=True)
+            try:
+                for future in sorted(running, key=lambda f: trials.index(running[f])):
+                    on_result(running[future], _pool_result(future))
+            except KeyboardInterrupt:
+                _kill_workers(pool)
+            raise KeyboardInterrupt from None
+    except BaseException:
+        if sys.exc_info()[0] is not KeyboardInterrupt:
+            _kill_workers(pool)  # an error: the study stops now, not after the running trials
+        raise
     finally:
-        # on an error or Ctrl-C, drop the queued trials; the running ones end with the pool
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_result(future):
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool as err:  # a worker was killed (OOM killer, kill -9)
+        raise _WorkerDied(f"{type(err).__name__}: a worker process ended abruptly") from None
+
+
+def _kill_workers(pool) -> None:
+    # ProcessPoolExecutor has no public way to stop running calls before Python 3.14
+    for process in list(getattr(pool, "_processes", {}).values()):
+        if process.is_alive():
+            process.kill()
+
+
+def _probe(address: str) -> None:
+    """Fail within seconds when nothing listens at ``address`` (Ray itself retries for minutes)."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as err:
+        raise StudyError(f"cannot reach the Ray cluster at {address!r}: {err.strerror or err} "
+                         "(is `ray start --head` running there, on that port?)") from None
+
+
+def _auth_hint() -> str:
+    # Ray only says "Failed to connect": a missing or wrong token looks the same as no cluster
+    return ("; a cluster with token authentication needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN "
+            "(or RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token) set here as on the cluster")
 
 
 def _run_ray(trials, spec, on_result, *, workers: int, address: str | None) -> None:
@@ -101,6 +202,8 @@ def _run_ray(trials, spec, on_result, *, workers: int, address: str | None) -> N
 
     started = False
     if not ray.is_initialized():
+        if address is not None:
+            _probe(address)
         try:
             if address is None:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
@@ -108,11 +211,14 @@ def _run_ray(trials, spec, on_result, *, workers: int, address: str | None) -> N
                 ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
             where = "a local Ray instance" if address is None else f"the Ray cluster at {address!r}"
-            raise StudyError(f"cannot start or reach {where}: {err}") from err
+            hint = "" if address is None else _auth_hint()
+            raise StudyError(f"cannot start or reach {where}: {err}{hint}") from err
         started = True
     refs = {}
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(execute_trial)
+        # a task whose worker or node dies is run again (trials are deterministic and workers
+        # never write the store); an exception raised by the trial itself is not retried
+        remote = ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(execute_trial)
         refs = {remote.remote(spec, trial): trial for trial in trials}
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
@@ -126,6 +232,11 @@ def _run_ray(trials, spec, on_result, *, workers: int, address: str | None) -> N
                     if isinstance(cause, AlgoeffError):
                         raise cause from None
                     raise
+                except ray.exceptions.RayError as err:
+                    # the worker, its node or the raylet died, even after the retries
+                    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                    raise _WorkerDied(f"{type(err).__name__}{': ' + first if first else ''}, "
+                                      f"after {RAY_RETRIES} retries") from None
                 on_result(trial, result)
     finally:
         if started:

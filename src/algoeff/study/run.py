@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import numbers
 import os
 import sys
@@ -13,6 +14,7 @@ from algoeff.errors import StudyError
 
 from .aggregate import aggregate
 from .executors import EXECUTORS, run_trials
+from .lock import study_lock
 from .outputs import write_outputs
 from .plan import plan_trials
 from .record import load_result, open_store, record_trial
@@ -59,6 +61,20 @@ def _positive(value, name: str):
     return int(value)
 
 
+def _locked(fn):
+    """Hold --out's lock for the whole study: a second copy on the same folder fails at once."""
+
+    @functools.wraps(fn)
+    def locked(workload, **options):
+        out = options.get("out")
+        name = workload if isinstance(workload, str) else getattr(workload, "name", "workload")
+        with study_lock(f"study-{name}" if out is None else out):
+            return fn(workload, **options)
+
+    return locked
+
+
+@_locked
 def run_study(workload, *, quick: bool = False, seeds: int | None = None, workers: int | None = None,
               executor: str = "local", store=None, out=None, data_dir=None, ray_address: str | None = None,
               recipes=None, max_configs: int | None = None, max_trials: int | None = None,
@@ -102,6 +118,9 @@ def run_study(workload, *, quick: bool = False, seeds: int | None = None, worker
             results[trial.run_key] = result
     todo = [t for t in trials if t.run_key not in results]
     reused = len(trials) - len(todo)
+    if todo and getattr(store, "read_only", False):  # fail before training what could not be kept
+        raise StudyError(f"run store {str(store.path)!r} is read-only: the {len(todo)} trials it lacks "
+                         "cannot be recorded; pass --store on writable media.")
     if max_trials is not None:
         todo = todo[:max_trials]
 

@@ -7,6 +7,14 @@ for each other (busy_timeout) and a write that still finds the file locked is
 retried with back-off before a StoreError is raised. ``synchronous=NORMAL``
 makes a commit survive the process dying; only an OS crash or power loss can
 lose the last few commits (the file itself stays consistent).
+
+A store is stamped (``PRAGMA application_id``/``user_version``) so another
+program's SQLite file is refused rather than silently given algoeff's tables,
+and checked (``PRAGMA quick_check``) each time it is opened, so a damaged file
+is an error instead of results computed from what SQLite could still read.
+A store whose file or folder cannot be written (read-only media) opens
+read-only: reading works and every write is a StoreError saying "read-only".
+Waiting for other writers' locks is capped at ``timeout`` seconds in total.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ import pathlib
 import random
 import sqlite3
 import time
+import urllib.parse
+import warnings
 
 from algoeff.errors import StoreError
 
@@ -29,6 +39,11 @@ RUN_STATUSES = ("running", "finished", "diverged", "failed", "stopped")
 
 # Columns of the points table; record() rejects metrics with these names.
 POINT_COLUMNS = ("run_id", "idx", "step", "flops", "examples", "wall", "eval_flops")
+
+# "AlEf": marks the file as an algoeff store; USER_VERSION is the schema's version
+APPLICATION_ID = 0x416C4566
+USER_VERSION = 1
+_TABLES = {"runs", "points", "sqlite_sequence"}  # sqlite_sequence: AUTOINCREMENT's own table
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -56,8 +71,6 @@ CREATE TABLE IF NOT EXISTS points (
     PRIMARY KEY (run_id, idx)
 );
 """
-
-_RETRIES = 20
 
 
 def _now() -> str:
@@ -115,23 +128,106 @@ class RunStore:
         self.timeout = float(timeout)
         self._conn = None
         self._pid = None
-        self._write(lambda conn: conn.executescript(_SCHEMA), script=True)
+        self._checked = False
+        self.read_only = self._unwritable()
+        try:
+            self._open()
+        except BaseException:
+            self.close()  # a refused file is not left open
+            raise
 
     # -- connection ---------------------------------------------------------------
+
+    def _unwritable(self) -> bool:
+        """True where the file (or, for a new one, its folder) cannot be written: open it read-only."""
+        if self.path.exists():
+            # WAL needs the -wal and -shm files beside the store, so the folder must be writable too
+            return not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create the folder of run store {str(self.path)!r}: "
+                             f"{err.strerror or err}") from err
+        if not os.access(self.path.parent, os.W_OK):
+            raise StoreError(f"cannot create run store {str(self.path)!r}: its folder is not writable.")
+        return False
+
+    def _open(self) -> None:
+        """First open: check the file is an algoeff store (creating the schema in a new one) and intact."""
+        if self.path.exists() and self.path.stat().st_size == 0:
+            warnings.warn(f"run store {str(self.path)!r} is an empty file (0 bytes); "
+                          "starting a new store in it.", stacklevel=3)
+        conn = self._connect()
+        (app_id,) = self._retry(lambda: conn.execute("PRAGMA application_id").fetchone())
+        (version,) = self._retry(lambda: conn.execute("PRAGMA user_version").fetchone())
+        tables = {name for (name,) in self._retry(
+            lambda: conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall())}
+        legacy = {"runs", "points"} <= tables <= _TABLES  # an algoeff store from before the stamp
+        if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables and not legacy):
+            found = f"application_id {app_id}" if app_id else f"tables {', '.join(sorted(tables))}"
+            raise StoreError(f"{str(self.path)!r} is not an algoeff run store (it is an SQLite file with "
+                             f"{found}); pass a new file or an algoeff store.")
+        if version > USER_VERSION:
+            raise StoreError(f"run store {str(self.path)!r} has schema version {version}; this algoeff "
+                             f"reads up to {USER_VERSION}: upgrade algoeff.")
+        self._check()
+        # only now that it is known to be ours may the file be changed (WAL mode is in its header)
+        self._checked = True
+        if not self.read_only:
+            self._wal(conn)
+        if app_id == APPLICATION_ID and version == USER_VERSION:
+            return
+        if self.read_only:
+            if not {"runs", "points"} <= tables:
+                raise StoreError(f"run store {str(self.path)!r} is read-only and holds no runs.")
+            return  # an algoeff store from before the stamp: readable as it is
+
+        def create(conn):
+            # one transaction: a full disk leaves the old file, never half a schema
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {USER_VERSION}")
+
+        self._write(create)
+
+    def _check(self) -> None:
+        rows = self._retry(lambda: self._conn.execute("PRAGMA quick_check").fetchall())
+        if [r[0] for r in rows] != ["ok"]:
+            raise StoreError(self._damaged("; ".join(str(r[0]) for r in rows[:3]) + ("; ..." if len(rows) > 3 else "")))
+
+    def _damaged(self, problems: str) -> str:
+        return (f"run store {str(self.path)!r} is damaged (PRAGMA quick_check: {problems}). Restore it from "
+                "a copy, or move it away and run again (its trials are trained again).")
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            if self.read_only:
+                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+                try:
+                    conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+                except sqlite3.OperationalError:
+                    # a WAL store whose -shm cannot be created (read-only media): nothing can
+                    # change the file there, so SQLite may read it as immutable
+                    conn.close()
+                    conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None)
+            else:
+                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if not self.read_only and self._checked:
+                self._wal(conn)
         except sqlite3.DatabaseError as err:
             raise StoreError(f"cannot open run store {str(self.path)!r}: {err}") from err
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    def _wal(self, conn) -> None:
+        self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone(), conn=conn)
+        conn.execute("PRAGMA synchronous = NORMAL")
 
     def close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():
@@ -139,11 +235,13 @@ class RunStore:
         self._conn = None
 
     def __getstate__(self):
-        return {"path": self.path, "timeout": self.timeout}
+        return {"path": self.path, "timeout": self.timeout, "read_only": self.read_only}
 
     def __setstate__(self, state):
         self.path, self.timeout = state["path"], state["timeout"]
+        self.read_only = state.get("read_only", False)
         self._conn = self._pid = None
+        self._checked = True  # checked by the process that opened it first
 
     def __enter__(self):
         return self
@@ -154,42 +252,70 @@ class RunStore:
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
 
-    def _retry(self, fn):
-        """Run ``fn``, retrying while another process holds the write lock."""
-        delay = 0.01
-        for attempt in range(_RETRIES):
-            try:
-                return fn()
-            except sqlite3.OperationalError as err:
-                text = str(err).lower()
-                if ("locked" not in text and "busy" not in text) or attempt == _RETRIES - 1:
+    def _retry(self, fn, *, conn=None):
+        """Run ``fn``, retrying while another process holds the lock, for ``timeout`` seconds in all."""
+        deadline = time.monotonic() + self.timeout
+        delay, shortened = 0.01, None
+        try:
+            while True:
+                try:
+                    return fn()
+                except sqlite3.OperationalError as err:
+                    text = str(err).lower()
+                    left = deadline - time.monotonic()
+                    if "readonly" in text or "read-only" in text:
+                        raise StoreError(f"run store {str(self.path)!r} is read-only: {err}") from err
+                    if ("locked" not in text and "busy" not in text) or left <= 0:
+                        raise StoreError(f"run store {str(self.path)!r}: {err}") from err
+                    time.sleep(min(left, delay * (1 + random.random())))
+                    delay = min(delay * 2, 1.0)
+                    # SQLite's own busy wait must not outlast what is left of the deadline
+                    shortened = conn or self._conn
+                    if shortened is not None:
+                        left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                        shortened.execute(f"PRAGMA busy_timeout = {left_ms}")
+                except sqlite3.DatabaseError as err:
+                    if "malformed" in str(err).lower():
+                        raise StoreError(self._damaged(str(err))) from err
                     raise StoreError(f"run store {str(self.path)!r}: {err}") from err
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 1.0)
-            except sqlite3.DatabaseError as err:
-                raise StoreError(f"run store {str(self.path)!r}: {err}") from err
-        raise AssertionError("unreachable")
+        finally:
+            if shortened is not None:
+                shortened.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
 
-    def _write(self, fn, *, script: bool = False):
+    def _write(self, fn):
         """One write transaction, committed before returning."""
+        if self.read_only:
+            raise StoreError(f"run store {str(self.path)!r} is read-only (its file or folder cannot be "
+                             "written): it can be read, not written.")
 
         def attempt():
             conn = self._connect()
-            if script:
-                return fn(conn)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # a failed COMMIT (a full disk) leaves the transaction open: end it before a retry
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
                 raise
-            conn.execute("COMMIT")
             return result
 
         return self._retry(attempt)
 
     def _read(self, sql: str, params=()):
         return self._retry(lambda: self._connect().execute(sql, params).fetchall())
+
+    def _decode(self, text, what: str):
+        """JSON from the store; a row that is not JSON is a StoreError naming the run, not a traceback."""
+        try:
+            return _loads(text)
+        except (TypeError, ValueError) as err:
+            raise StoreError(f"run store {str(self.path)!r}: {what} is not valid JSON ({err}); "
+                             "the store was changed outside algoeff.") from err
 
     # -- writing ------------------------------------------------------------------
 
@@ -255,7 +381,7 @@ class RunStore:
     def _run_dict(self, row) -> dict:
         run = dict(zip(self._RUN_FIELDS, row))
         for field in ("target", "config", "environment", "summary"):
-            run[field] = _loads(run[field])
+            run[field] = self._decode(run[field], f"run {run['id']}'s {field}")
         return run
 
     def run(self, run_id: int) -> dict:
@@ -300,7 +426,11 @@ class RunStore:
         records = []
         for row in rows:
             record = dict(zip(POINT_COLUMNS, row[:-1]))
-            record.update({k: _from_text(v) for k, v in json.loads(row[-1]).items()})
+            metrics = self._decode(row[-1], f"run {record['run_id']}'s point {record['idx']} metrics")
+            if not isinstance(metrics, dict):
+                raise StoreError(f"run store {str(self.path)!r}: run {record['run_id']}'s point "
+                                 f"{record['idx']} metrics are {metrics!r}, must be a JSON object.")
+            record.update({k: _from_text(v) for k, v in metrics.items()})
             records.append(record)
         return pd.DataFrame(records, columns=None if records else list(POINT_COLUMNS))
 
