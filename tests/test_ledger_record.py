@@ -102,3 +102,13 @@ def test_adding_to_a_minimal_ledger_keeps_its_columns_and_adds_only_what_the_ent
     assert path.read_text() == ("benchmark,date,publication,compute,unit,flops_per_mac\n"
                                 "alexnet,2012-06-01,AlexNet,3.1,tfs-days,\n"
                                 "alexnet,2020-01-15,NewNet,0.31,tfs-days,1\n")
+
+
+def test_an_entry_dated_before_the_baseline_becomes_the_new_baseline(tmp_path, capsys):
+    path = tmp_path / "mine.csv"
+    path.write_text("benchmark,date,publication,compute,unit\nalexnet,2012-06-01,AlexNet,3.1,tfs-days\n")
+    assert cli.main(["ledger", "add", "--ledger", str(path), "--benchmark", "alexnet", "--compute", "6.2",
+                     "--publication", "Older", "--date", "2011-01-01"]) == 0
+    # 6.2 / 3.1 = 2
+    assert ("new record: dated before every other alexnet entry, it is the new baseline (1x); the earlier baseline "
+            "becomes 2x") in capsys.readouterr().out
