@@ -56,7 +56,8 @@ def test_an_entry_of_unknown_convention_is_refused_where_the_benchmark_knows_its
     assert cli.main(["ledger", "add", "--ledger", str(ledger), "--benchmark", "alexnet", "--compute", "0.12",
                      *NEW]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"LedgerError: {ledger}:14: flops_per_mac: unknown, but alexnet's entries count 1 FLOP")
+    line = len(before.decode().splitlines()) + 1  # the line the entry would have had
+    assert err.startswith(f"LedgerError: {ledger}:{line}: flops_per_mac: unknown, but alexnet's entries count 1 FLOP")
     assert "--flops-per-mac 1 or 2" in err and len(err.splitlines()) == 1
     assert ledger.read_bytes() == before
 
