@@ -27,7 +27,8 @@ from algoeff.ledger import bundled_ledger_path
 
 ROOT = pathlib.Path(__file__).parents[1]
 DOCS = ["docs/ledger.md", "docs/estimation.md", "README.md"]
-TOUR = ("algoeff ledger", "algoeff trend", "algoeff estimate")  # the README lines this test owns
+# the README lines this test owns (and the example a tour command may need first)
+TOUR = ("algoeff ledger", "algoeff trend", "algoeff estimate", "python examples/")
 
 
 def parse(text: str, *, readme: bool = False):
@@ -58,7 +59,7 @@ def parse(text: str, *, readme: bool = False):
 
 
 def _argv(command: str) -> list[str]:
-    words = shlex.split(command)
+    words = shlex.split(command, comments=True)
     if words[0] == "algoeff":
         return [sys.executable, "-m", "algoeff.cli", *words[1:]]
     if words[0] == "python":
@@ -101,3 +102,4 @@ def test_the_parser_reads_the_markers():
     assert parse(text, readme=True) == [("run", "algoeff trend --benchmark alexnet", ["reduction factor 44.9x"]),
                                         ("run", "algoeff estimate ops --x 1", ["3.08 tfs-days"])]
     assert _matches("added 'X' (b, ...) to my.csv", "added 'X' (b, 2026-01-01) to my.csv at line 2")
+    assert _argv("python examples/track_to_ledger.py .   # two recipes")[-1] == "."

@@ -82,3 +82,13 @@ def test_a_key_with_a_dot_round_trips(tmp_path, capsys):
     assert [b.key for b in load_benchmarks(tmp_path / "benchmarks.toml")] == ["accuracy-0.9"]
     assert '["accuracy-0.9"]' in (tmp_path / "benchmarks.toml").read_text()
     capsys.readouterr()
+
+
+def test_the_installed_ledgers_benchmarks_are_never_written(capsys):
+    from algoeff.ledger import bundled_ledger_path
+
+    toml = bundled_ledger_path().parent / "benchmarks.toml"
+    before = toml.read_bytes()
+    assert cli.main(["ledger", "benchmark", "add", "newkey", "--ledger", str(bundled_ledger_path()), *ARGS]) == 1
+    assert "is the ledger installed with algoeff" in capsys.readouterr().err
+    assert toml.read_bytes() == before

@@ -192,3 +192,12 @@ def test_without_a_benchmark_one_is_named_after_the_runs_target(tmp_path, capsys
     # 200 / 50 = 4
     assert "new record: 4x vs the baseline run 1 (200 FLOPs)" in out
     assert [e.publication for e in load_ledger(ledger).entries] == ["run 1", "run 2"]
+
+
+def test_source_parsing():
+    from algoeff.records import parse_source
+
+    assert parse_source("runs.db:3") == (pathlib.Path("runs.db"), "3")
+    assert parse_source("out/study:adam") == (pathlib.Path("out/study"), "adam")
+    assert parse_source("runs.db") == (pathlib.Path("runs.db"), None)
+    assert parse_source("C:runs") == (pathlib.Path("C:runs"), None)  # a drive letter, not a run

@@ -29,7 +29,7 @@ def test_a_two_flop_figure_is_converted_into_alexnets_one_flop_convention(ledger
     # 0.12 / 2 = 0.06 tfs-days; AlexNet 3.1 / 0.06 = 51.67; EfficientNet (b0) 0.069 / 0.06 = 1.15
     assert out[1] == ("new record: 51.7x vs the baseline AlexNet (3.1 tfs-days), 1.15x vs the previous record "
                       "EfficientNet (b0) (0.069 tfs-days)")
-    entry = next(e for e in load_ledger(ledger).for_benchmark("alexnet") if e.publication == "NewNet")
+    entry = next(e for e in load_ledger(ledger).entries if e.publication == "NewNet")
     assert (entry.flops_per_mac, entry.compute_flops) == (1, pytest.approx(0.06 * 8.64e16))
     assert "converted 0.12 tfs-days" in entry.notes
     # show (without --normalize) now agrees with the verdict at the door
@@ -56,8 +56,8 @@ def test_an_entry_of_unknown_convention_is_refused_where_the_benchmark_knows_its
     assert cli.main(["ledger", "add", "--ledger", str(ledger), "--benchmark", "alexnet", "--compute", "0.12",
                      *NEW]) == 1
     err = capsys.readouterr().err
-    next_line = len(ledger.read_text(encoding="utf-8").splitlines()) + 1  # after the header and every row
-    assert err.startswith(f"LedgerError: {ledger}:{next_line}: flops_per_mac: unknown, but alexnet's entries count 1 FLOP")
+    line = len(before.decode().splitlines()) + 1  # the line the entry would have had
+    assert err.startswith(f"LedgerError: {ledger}:{line}: flops_per_mac: unknown, but alexnet's entries count 1 FLOP")
     assert "--flops-per-mac 1 or 2" in err and len(err.splitlines()) == 1
     assert ledger.read_bytes() == before
 
@@ -103,3 +103,13 @@ def test_adding_to_a_minimal_ledger_keeps_its_columns_and_adds_only_what_the_ent
     assert path.read_text() == ("benchmark,date,publication,compute,unit,flops_per_mac\n"
                                 "alexnet,2012-06-01,AlexNet,3.1,tfs-days,\n"
                                 "alexnet,2020-01-15,NewNet,0.31,tfs-days,1\n")
+
+
+def test_an_entry_dated_before_the_baseline_becomes_the_new_baseline(tmp_path, capsys):
+    path = tmp_path / "mine.csv"
+    path.write_text("benchmark,date,publication,compute,unit\nalexnet,2012-06-01,AlexNet,3.1,tfs-days\n")
+    assert cli.main(["ledger", "add", "--ledger", str(path), "--benchmark", "alexnet", "--compute", "6.2",
+                     "--publication", "Older", "--date", "2011-01-01"]) == 0
+    # 6.2 / 3.1 = 2
+    assert ("new record: dated before every other alexnet entry, it is the new baseline (1x); the earlier baseline "
+            "becomes 2x") in capsys.readouterr().out

@@ -48,8 +48,11 @@ class Candidate:
     benchmark: str = ""  # the benchmark the run's config names ({"benchmark": KEY}), if any
 
 
-def parse_source(text: str, flag: str) -> tuple[Path, str | None]:
-    """``STORE[:RUN]`` -> (STORE, RUN or None). A Windows drive letter is not a RUN."""
+def parse_source(text: str) -> tuple[Path, str | None]:
+    """``STORE[:RUN]`` -> (STORE, RUN or None). A file or folder named with a ":" is taken whole;
+    a Windows drive letter is not a RUN."""
+    if Path(text).exists():
+        return Path(text), None
     path, sep, rest = str(text).rpartition(":")
     if sep and path and rest and not re.fullmatch(r"[A-Za-z]", path) and "/" not in rest and "\\" not in rest:
         return Path(path), rest
@@ -159,7 +162,7 @@ def _run_candidate(store, path: Path, run_id: int) -> Candidate:
 
 def from_run(source: str) -> list[Candidate]:
     """The candidates in ``STORE[:RUN]``: one run, or every run of the store in id order."""
-    path, run = parse_source(source, "--from-run")
+    path, run = parse_source(source)
     store = _open_store(path)
     try:
         return [_run_candidate(store, path, i) for i in _run_ids(store, path, run)]
@@ -171,7 +174,7 @@ def from_run(source: str) -> list[Candidate]:
 
 def from_study(source: str) -> list[Candidate]:
     """The candidates in ``DIR[:RECIPE]``: one recipe of a study's results.json, or all, baseline first."""
-    folder, recipe = parse_source(source, "--from-study")
+    folder, recipe = parse_source(source)
     results = folder / "results.json"
     if not results.is_file():
         raise LedgerError(f"--from-study {folder}: no results.json there (algoeff study ... --out {folder} "

@@ -190,6 +190,16 @@ def _benchmark_list(args) -> int:
     return 0
 
 
+def _not_bundled(ledger) -> None:
+    """The installed ledger and its benchmarks.toml are read-only: refuse before anything is written."""
+    from pathlib import Path
+
+    if Path(ledger).resolve() == bundled_ledger_path().resolve() or \
+            Path(ledger).resolve().parent == bundled_ledger_path().resolve().parent:
+        raise LedgerError(f"{ledger}: is the ledger installed with algoeff (or beside it); work on a copy "
+                          "(--ledger MY_LEDGER.csv).")
+
+
 def _benchmark_add(args) -> int:
     from pathlib import Path
 
@@ -201,6 +211,7 @@ def _benchmark_add(args) -> int:
                       metric=args.metric, threshold=args.threshold, direction=args.direction,
                       aliases=tuple(args.alias), source=args.source)
     ledger = Path(args.ledger)
+    _not_bundled(ledger)
     if ledger.is_dir():
         raise LedgerError(f"--ledger {ledger}: is a folder, expected a ledger CSV file (benchmarks.toml goes "
                           "beside it).")
@@ -376,6 +387,7 @@ def _add_measured(args) -> int:
     if len(usable) > 1 and (args.publication or args.date):
         raise LedgerError(f"--publication and --date name one entry; pick one run with {flag} SOURCE:RUN.")
     ledger = Path(args.ledger)
+    _not_bundled(ledger)
     key, new_bench = resolve_benchmark(usable, ledger, args.benchmark)
     existing = load_ledger(ledger).entries if ledger.exists() else []
     have = {(e.benchmark, e.publication.casefold(), e.date.isoformat()) for e in existing}

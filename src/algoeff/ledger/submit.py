@@ -57,10 +57,14 @@ class Verdict:
     vs_baseline: float  # reduction factor: baseline compute / its compute
     vs_previous: float | None  # previous record's compute / its compute
     convention: Convention | None  # the convention compared in; None: unknown (compared as listed)
+    later: float | None = None  # an entry dated before all others: the old baseline's factor against it
 
     def line(self, entry: Entry) -> str:
         """One line for people: "51.7x vs the baseline AlexNet (3.1 tfs-days), 1.15x vs ..."."""
         if self.baseline is None and self.previous is None:
+            if self.later:
+                return (f"dated before every other {entry.benchmark} entry, it is the new baseline (1x); "
+                        f"the earlier baseline becomes {self.later:.3g}x")
             return f"the first {entry.benchmark} entry, its baseline (1x)"
         base = self.baseline
         parts = [f"{self.vs_baseline:.3g}x vs the baseline {base.publication} ({_compute_text(base.compute_flops)})"
@@ -209,6 +213,9 @@ def _verdict(entry: Entry, same: list[Entry], conv: Convention | None) -> Verdic
     if not same:
         return Verdict(True, None, None, 1.0, None, conv)
     base = baseline([*same, entry])
+    if base is entry and not [e for e in same if e.date <= entry.date]:
+        old = baseline(same)
+        return Verdict(True, None, None, 1.0, None, conv, later=reduction_factor(old, entry))
     earlier = [e for e in same if e.date <= entry.date]
     previous = min(earlier, key=lambda e: e.compute_flops) if earlier else None
     record = all(entry.compute_flops < e.compute_flops for e in earlier)
