@@ -1,8 +1,10 @@
 """StepCounter: count a training step once per signature, then look it up.
 
 A step's signature is read at its first forward call of the model (a
-forward pre-hook): the input shapes and dtypes, train/eval mode, whether grad
-is enabled, and the model's structure and parameter shapes. On a miss the
+forward pre-hook): the input shapes, dtypes and ``requires_grad``, every
+submodule's train/eval flag, whether grad is enabled, the model's structure
+and parameter shapes, and per parameter whether it requires grad and (under
+policy ``all``) whether it holds a gradient (a backward into it adds). On a miss the
 counting mode is entered from inside that hook and left at the end of the
 block, so the user's own forward, loss, backward and optimizer step are counted
 as they run; on a hit nothing is instrumented.
@@ -58,7 +60,8 @@ register_module_buffer_registration_hook(_bump)
 
 def _sig(value):
     if isinstance(value, torch.Tensor):
-        return (value.shape, value.dtype)
+        # an input that requires grad gets an input gradient in backward
+        return (value.shape, value.dtype, value.requires_grad)
     if isinstance(value, (tuple, list)):
         return tuple(_sig(v) for v in value)
     if isinstance(value, dict):
@@ -137,6 +140,8 @@ class StepCounter:
         self._structure_version = -1
         self._structure_id = 0
         self._structures: dict = {}
+        self._params: list = []
+        self._modules: list = []
         self._active = False
         self._step = _Step(self)
         self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
@@ -158,12 +163,21 @@ class StepCounter:
             self._structure_version = _STRUCTURE_VERSION[0]
             shape = tuple(
                 (name, type(module).__name__,
-                 tuple((n, p.shape, p.requires_grad) for n, p in module.named_parameters(recurse=False)),
+                 tuple((n, p.shape) for n, p in module.named_parameters(recurse=False)),
                  tuple((n, b.shape) for n, b in module.named_buffers(recurse=False)))
                 for name, module in self.model.named_modules()
             )
             self._structure_id = self._structures.setdefault(shape, len(self._structures))
+            self._params = list(self.model.parameters())
+            self._modules = list(self.model.modules())
         return self._structure_id
+
+    def _state(self) -> tuple:
+        """What changes the count without changing the structure: frozen layers, eval submodules, held grads."""
+        # accumulating into a held .grad is an add, counted under "all" only
+        held = tuple([p.grad is None for p in self._params]) if self.policy == "all" else ()
+        return (tuple([p.requires_grad for p in self._params]), held,
+                tuple([m.training for m in self._modules]))
 
     def _pre_forward(self, module, args, kwargs):
         if not self._active:
@@ -172,7 +186,7 @@ class StepCounter:
         if self._key is not None:
             self._seq.append(sig)
             return None
-        key = (sig, module.training, torch.is_grad_enabled(), self._structure(), self._in_closure)
+        key = (sig, torch.is_grad_enabled(), self._structure(), self._state(), self._in_closure)
         self._key = key
         if self.recount or key in self._unstable or key not in self._cache:
             self._model_tally = Tally()
