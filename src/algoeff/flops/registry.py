@@ -43,6 +43,7 @@ class Formula:
 
 
 _REGISTRY: dict[object, dict[str, Formula]] = {}
+_TABLES: dict = {}  # (policy, causal) -> (fingerprint of both registries, table)
 
 
 def formula(ops, *, policy: str, raw: bool = False, causal: bool = False):
@@ -59,6 +60,7 @@ def formula(ops, *, policy: str, raw: bool = False, causal: bool = False):
             if policy in slot:
                 raise RuntimeError(f"duplicate {policy!r} formula for {op}")
             slot[policy] = Formula(fn, policy, raw, causal)
+        _TABLES.clear()
         return fn
 
     return register
@@ -114,13 +116,24 @@ def known_ops() -> frozenset:
     return frozenset(_torch_registry) | frozenset(_REGISTRY)
 
 
-@functools.lru_cache(maxsize=None)
 def table(policy: str, causal: str) -> dict:
     """op -> tuple of (is_matmul, callable(*args, out_val=..., **kwargs) -> int) for ``policy``.
 
     Every known op is a key, with an empty tuple when the policy does not count it,
     so that "known but not counted under this policy" is apart from "unknown".
+    Built once per policy and rebuilt when a formula is registered later, here
+    or with torch's ``register_flop_formula`` (which has no hook: its registry is
+    fingerprinted, a few dozen entries, once per counting mode).
     """
+    fingerprint = tuple(map(id, _torch_registry.values()))
+    cached = _TABLES.get((policy, causal))
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    _TABLES[(policy, causal)] = (fingerprint, _build(policy, causal))
+    return _TABLES[(policy, causal)][1]
+
+
+def _build(policy: str, causal: str) -> dict:
     result: dict = {}
     for op in known_ops():
         calls = []
