@@ -133,7 +133,8 @@ def _rnn_dims(input_shape, batch_sizes, batch_first):
 @formula(aten.mkldnn_rnn_layer, policy="matmul")
 def mkldnn_rnn_flop(x, w_ih, w_hh, b_ih, b_hh, hx, cx, reverse, batch_sizes, mode, hidden_size, *args,
                     out_shape=None, **kwargs) -> int:
-    rows, _ = _rnn_dims(x, batch_sizes, args[3] if len(args) > 3 else False)
+    # oneDNN's layer ops get the input time-major even when the module is batch_first
+    rows, _ = _rnn_dims(x, batch_sizes, False)
     gates = w_ih[0]  # gate count * hidden
     # every (time, batch) row: x_t @ W_ih^T [I -> G*H] and h_{t-1} @ W_hh^T [H -> G*H]
     return 2 * rows * gates * (w_ih[1] + w_hh[1])
@@ -146,7 +147,8 @@ def mkldnn_rnn_backward_flop(x, w_ih, w_hh, b_ih, b_hh, hx, cx, output, hy, cy, 
     # Counted as the decomposed (math) path computes it, so that CPU and meta agree:
     # an input gradient only when the input needs one, and the recurrent gradient
     # into h_{-1} only when the initial state needs one.
-    rows, steps = _rnn_dims(tuple(x.shape), batch_sizes, batch_first)
+    # x is time-major here whatever batch_first says (aten transposes before the layers)
+    rows, steps = _rnn_dims(tuple(x.shape), batch_sizes, False)
     gates, i_size, h_size = w_ih.shape[0], w_ih.shape[1], w_hh.shape[1]
     batch = rows // max(steps, 1)
     flops = 0
