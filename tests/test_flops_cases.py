@@ -18,3 +18,23 @@ def test_lstm_batch_first_backward(device):
     # dW_ih 3840 + dW_hh 7680 + dh_{t-1} for t >= 1: 2 * (4 * 3) * 32 * 8 = 6144
     # (on CPU before the fix: T and B swapped, dh over (3 - 1) * 5 rows: 2 * 10 * 32 * 8 = 5120)
     assert report.backward == 3840 + 7680 + 6144
+
+
+class _GroupedAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(4, 4)
+
+    def forward(self, x, kv):
+        return torch.nn.functional.scaled_dot_product_attention(self.q(x), kv, kv, is_causal=True, enable_gqa=True)
+
+
+@pytest.mark.parametrize("device", [None, "meta"])
+def test_grouped_query_attention_causal_half(device):
+    x, kv = torch.randn(2, 8, 16, 4), torch.randn(2, 2, 16, 4)  # 8 query heads, 2 key/value heads
+    report = count_flops(_GroupedAttention(), (x, kv), causal="half", train=True, device=device)
+    # projection 2 * (2 * 8 * 16) * 4 * 4 = 8192; scores 16 * 17 / 2 = 136 per (batch, query head):
+    # 2 * 2 * 8 * 136 * (4 + 4) = 34816 (on meta before the fix: the full 2 * 2 * 8 * 256 * 8 = 65536)
+    assert report.forward == 8192 + 34816
+    # attention backward 4 * 2 * 8 * 136 * 8 = 69632; the projection's weight grad 8192
+    assert report.backward == 69632 + 8192

@@ -94,8 +94,8 @@ class _MetaAttention(TorchFunctionMode):
 
     The meta device has no fused-attention choice, so SDPA falls back to the math
     path, whose explicit causal mask hides ``is_causal`` from the formulas. Where
-    the CPU would run its flash kernel (4-D inputs, equal head dims and heads, no
-    dropout), call that kernel's meta function instead, so that meta and CPU
+    the CPU would run its flash kernel (4-D inputs, equal head dims, equal heads
+    or grouped-query heads, no dropout), call that kernel's meta function instead, so that meta and CPU
     counts agree, ``causal="half"`` included.
     """
 
@@ -111,7 +111,10 @@ class _MetaAttention(TorchFunctionMode):
 def _cpu_flash(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
     if not (query.device.type == "meta" and query.dim() == key.dim() == value.dim() == 4):
         return None
-    if enable_gqa or dropout_p or query.shape[1] != key.shape[1] or not (query.shape[-1] == key.shape[-1] == value.shape[-1]):
+    heads, kv_heads = query.shape[1], key.shape[1]
+    # the CPU flash kernel takes grouped-query attention as is (fewer key/value heads)
+    grouped = enable_gqa and kv_heads == value.shape[1] and kv_heads and heads % kv_heads == 0
+    if dropout_p or (heads != kv_heads and not grouped) or not (query.shape[-1] == key.shape[-1] == value.shape[-1]):
         return None
     return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
         query, key, value, 0.0, is_causal, attn_mask=attn_mask, scale=scale)[0]
