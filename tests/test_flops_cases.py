@@ -38,3 +38,21 @@ def test_grouped_query_attention_causal_half(device):
     assert report.forward == 8192 + 34816
     # attention backward 4 * 2 * 8 * 136 * 8 = 69632; the projection's weight grad 8192
     assert report.backward == 69632 + 8192
+
+
+@pytest.mark.parametrize("device", [None, "meta"])
+def test_meta_keeps_input_requires_grad_and_warm_optimizer_state(device):
+    torch.manual_seed(0)
+    model = nn.Linear(8, 8)
+    x = torch.randn(32, 8, requires_grad=True)
+    # weight grad 2 * 32 * 8 * 8 = 4096 and the input's grad 4096 (meta before the fix: 4096)
+    assert count_flops(model, x, train=True, device=device).backward == 8192
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(4, 8)).sum().backward()
+    optimizer.step()  # the momentum buffers now exist
+    report = count_flops(model, torch.randn(32, 8), train=True, optimizer=optimizer, policy="all", device=device)
+    # warm momentum SGD: buf * 0.9 + grad 2, p - lr * buf 2, on 8 * 8 + 8 = 72 parameters: 288
+    # (meta before the fix: rebuilt cold, p - lr * grad only: 144)
+    assert report.optimizer == 4 * 72
+    assert torch.is_tensor(optimizer.state[model.weight]["momentum_buffer"])  # the user's state untouched
+    assert optimizer.state[model.weight]["momentum_buffer"].device.type == "cpu"

@@ -40,7 +40,20 @@ def to_meta(model, optimizer=None):
         meta_optimizer = type(optimizer)(groups, **defaults)
     except (TypeError, ValueError, RuntimeError) as err:
         raise CountError(f"cannot rebuild {type(optimizer).__name__} on the meta device: {err}") from err
+    # a warm optimizer does other work than a cold one (SGD-momentum updates its buffer
+    # instead of cloning the gradient): carry the state over, param-shaped tensors as meta
+    for param, state in optimizer.state.items():
+        if id(param) in memo:
+            meta_optimizer.state[memo[id(param)]] = {k: _meta_state(v, param) for k, v in state.items()}
     return meta_model, meta_optimizer
+
+
+def _meta_state(value, param):
+    if isinstance(value, torch.Tensor):
+        if value.shape == param.shape:
+            return torch.empty_like(value, device="meta")
+        return value.clone()  # step counts and scalars: read with .item() by some optimizers
+    return copy.deepcopy(value)
 
 
 def _as_args(inputs):
@@ -54,7 +67,8 @@ def _as_args(inputs):
 def _move(value, device):
     if isinstance(value, torch.Tensor):
         if device.type == "meta":
-            return torch.empty_like(value, device="meta")
+            # an input that requires grad gets an input gradient: keep the flag
+            return torch.empty_like(value, device="meta").requires_grad_(value.requires_grad)
         return value.to(device)
     if isinstance(value, (tuple, list)):
         return type(value)(_move(v, device) for v in value)
