@@ -56,3 +56,26 @@ def test_meta_keeps_input_requires_grad_and_warm_optimizer_state(device):
     assert report.optimizer == 4 * 72
     assert torch.is_tensor(optimizer.state[model.weight]["momentum_buffer"])  # the user's state untouched
     assert optimizer.state[model.weight]["momentum_buffer"].device.type == "cpu"
+
+
+class _Cond(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(64, 64), nn.Linear(64, 64)
+
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda x: self.b(self.a(x)), lambda x: self.a(x), (x,))
+
+
+def test_torch_cond_counts_one_branch():
+    x = torch.randn(8, 64).abs()
+    # one Linear(64, 64) on 8 rows: 2 * 8 * 64 * 64 = 65536; the true branch runs two, the false one
+    # (before the fix both branches were summed: 196608)
+    assert count_flops(_Cond(), x).forward == 2 * 65536
+    assert count_flops(_Cond(), -x).forward == 65536
+    # meta cannot know the predicate: the larger branch, FlopCounterMode's upper bound
+    assert count_flops(_Cond(), -x, device="meta").forward == 2 * 65536
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as reference, torch.no_grad():
+        _Cond()(x)
+    assert reference.get_total_flops() == 2 * 65536

@@ -14,6 +14,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from algoeff.errors import CountError
+from algoeff.flops import _torch_private
 from algoeff.flops import allops as _allops  # noqa: F401  (registers the "all" formulas)
 from algoeff.flops import matmul as _matmul  # noqa: F401  (registers attention, RNN formulas)
 from algoeff.flops.registry import CAUSAL, POLICIES, is_free, table
@@ -45,7 +46,7 @@ class CountingMode(FlopCounterMode):
     def __enter__(self):
         if self._meta_sdpa is not None:
             self._meta_sdpa.__enter__()
-        return super().__enter__()
+        return _torch_private.enter(self)
 
     def __exit__(self, *exc):
         try:
@@ -76,7 +77,7 @@ class CountingMode(FlopCounterMode):
         tally = self.tally
         if self.in_optimizer:
             phase = "optimizer"
-        elif torch._C._current_graph_task_id() != -1:
+        elif _torch_private.graph_task_id() != -1:
             phase = "backward"
         else:
             phase = "forward"

@@ -40,6 +40,7 @@ from torch.nn.modules.module import (
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from algoeff.errors import CountError
+from algoeff.flops import _torch_private
 from algoeff.flops.mode import CountingMode, check_policy
 from algoeff.flops.report import FlopReport, Tally
 
@@ -194,7 +195,7 @@ class StepCounter:
                 mode = CountingMode(self.policy, self.causal, meta=_on_meta(args, kwargs))
                 mode.__enter__()
                 # the tracker's global module hooks start after this module's own call began
-                mode.mod_tracker._fw_pre_hook(module, args)
+                _torch_private.module_entered(mode, module, args)
                 self._mode = mode
             self._route()
         return None
