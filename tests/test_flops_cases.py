@@ -79,3 +79,67 @@ def test_torch_cond_counts_one_branch():
     with FlopCounterMode(display=False) as reference, torch.no_grad():
         _Cond()(x)
     assert reference.get_total_flops() == 2 * 65536
+
+
+class _Apply(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+        self.anchor = nn.Parameter(torch.zeros(()))  # so that train=True has a parameter
+
+    def forward(self, *inputs):
+        return self.fn(*inputs) + self.anchor
+
+
+@pytest.mark.parametrize("device", [None, "meta"])
+def test_mv_dot_addbmm_bilinear_formulas(device):
+    a, v = torch.randn(8, 16, requires_grad=True), torch.randn(16, requires_grad=True)
+    report = count_flops(_Apply(torch.mv), (a, v), train=True, device=device)
+    # [8, 16] @ [16]: 2 * 8 * 16 = 256; backward: a^T @ grad for v 256 (a's grad, an outer product, is
+    # elementwise: counted under "all" only). Before the fix: 0 and mv uncounted.
+    assert (report.forward, report.backward, report.uncounted_ops) == (256, 256, {})
+    u = torch.randn(16)
+    # 16 multiply-adds
+    assert count_flops(_Apply(torch.dot), (u, u), device=device).forward == 32
+    bias, b1, b2 = torch.randn(4, 5), torch.randn(3, 4, 6), torch.randn(3, 6, 5)
+    # sum over 3 of [4, 6] @ [6, 5]: 2 * 3 * 4 * 6 * 5 = 720; "all" adds the bias add, 4 * 5 = 20
+    assert count_flops(_Apply(torch.addbmm), (bias, b1, b2), device=device).forward == 720
+    assert count_flops(_Apply(torch.addbmm), (bias, b1, b2), device=device, policy="all").forward >= 720 + 20
+    bilinear = count_flops(nn.Bilinear(6, 7, 5), (torch.randn(10, 6), torch.randn(10, 7)), train=True, device=device)
+    # y[n, o] = x1[n] W[o] x2[n]: 2 * N * O * I * J = 2 * 10 * 5 * 6 * 7 = 4200; backward: W's grad only, 4200
+    assert (bilinear.forward, bilinear.backward, bilinear.uncounted_ops) == (4200, 4200, {})
+
+
+def test_in_place_views_are_free():
+    def views(x):
+        y = x.clone()
+        y.transpose_(0, 1)
+        y.as_strided_((4, 8), (1, 4))
+        return y
+
+    report = count_flops(_Apply(views), torch.randn(8, 4), policy="all")
+    # only the anchor's add, 32 elements (before the fix: transpose_ and as_strided_ listed as uncounted)
+    assert report.uncounted_ops == {} and report.forward == 32
+
+
+def _attention(fused):
+    def attend(q, k, v):
+        if fused:
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return torch.softmax(q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5, -1) @ v
+    return attend
+
+
+@pytest.mark.parametrize("device", [None, "meta"])
+def test_fused_attention_counts_softmax_as_eager_does(device):
+    def inputs():  # fresh leaves: a held .grad would add an accumulation
+        return tuple(torch.randn(2, 4, 16, 8, requires_grad=True) for _ in range(3))
+
+    fused, eager = (count_flops(_Apply(_attention(f)), inputs(), train=True, policy="all", device=device)
+                    for f in (True, False))
+    # scores 2 * 4 * 16 * 16 = 2048: matmuls 2 * 2048 * (8 + 8) = 65536, scale 2048, softmax 5 * 2048,
+    # the anchor's add 2 * 4 * 16 * 8 = 1024 and the default loss's sum 1024
+    # (before the fix the fused kernel counted no softmax or scale: 11,264 less)
+    assert fused.forward == eager.forward == 65536 + 2048 + 5 * 2048 + 1024 + 1024
+    # matmuls 2 * 65536; softmax backward 4 * 2048 + the scale's 2048; the anchor's grad, a sum of 1024
+    assert fused.backward == eager.backward == 2 * 65536 + 5 * 2048 + 1024

@@ -120,6 +120,45 @@ def encoder_layer_flop(src, embed_dim, num_heads, qkv_w, qkv_b, proj_w, proj_b, 
     return _mha_flops(b, s, s, embed_dim, num_heads) + 2 * (2 * b * s * embed_dim * ff)
 
 
+# -- matrix-vector, dot, batched sums, bilinear ---------------------------------------
+
+
+@formula([aten.mv, aten.addmv], policy="matmul")
+def mv_flop(*args, out_shape=None, **kwargs) -> int:
+    # [n, m] @ [m]: n * m multiply-adds (addmv's bias add is counted under "all")
+    matrix = args[0] if len(args) == 2 else args[1]
+    return 2 * matrix[0] * matrix[1]
+
+
+@formula([aten.dot, aten.vdot], policy="matmul")
+def dot_flop(a, b, out_shape=None, **kwargs) -> int:
+    return 2 * a[0]
+
+
+@formula(aten.addbmm, policy="matmul")
+def addbmm_flop(bias, batch1, batch2, *args, out_shape=None, **kwargs) -> int:
+    # sum over b of [n, k] @ [k, m]: the sum over the batch is the multiply-adds' own accumulation
+    b, n, k = batch1
+    return 2 * b * n * k * batch2[-1]
+
+
+@formula(aten._trilinear, policy="matmul")
+def trilinear_flop(i1, i2, i3, expand1, expand2, expand3, sumdim, *args, out_shape=None, **kwargs) -> int:
+    # nn.Bilinear's kernel: sum over sumdim of i1 * i2 * i3, each unsqueezed at its expand dims;
+    # one multiply-add per element of the broadcast product ([N, O, I, J] for Bilinear: 2 * N*O*I*J)
+    def full(shape, expand):
+        dims = list(shape)
+        for d in sorted(expand):
+            dims.insert(d, 1)
+        return dims
+
+    sizes = [max(d) for d in zip(full(i1, expand1), full(i2, expand2), full(i3, expand3))]
+    total = 1
+    for size in sizes:
+        total *= size
+    return 2 * total
+
+
 # -- recurrent layers --------------------------------------------------------------
 
 

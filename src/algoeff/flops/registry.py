@@ -73,7 +73,8 @@ def _free_ops() -> frozenset:
         "transpose", "permute", "expand", "squeeze", "unsqueeze", "select", "slice", "split",
         "split_with_sizes", "unsafe_split", "unbind", "chunk", "narrow", "view_as_real",
         "view_as_complex", "lift_fresh", "_conj", "conj", "resolve_conj", "resolve_neg", "unfold",
-        "diagonal", "flatten", "select_backward", "slice_backward", "unfold_backward",
+        "diagonal", "flatten", "as_strided_", "transpose_", "t_", "squeeze_", "unsqueeze_", "swapaxes_",
+        "swapdims_", "detach_", "select_backward", "slice_backward", "unfold_backward",
         "diagonal_backward", "as_strided_scatter", "slice_scatter", "select_scatter", "movedim", "numpy_T", "real", "_nested_tensor_size",
         # copies and data movement: bytes, not FLOPs
         "clone", "copy_", "_to_copy", "contiguous", "cat", "stack", "index", "index_select",

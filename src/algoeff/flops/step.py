@@ -47,6 +47,7 @@ from algoeff.flops.report import FlopReport, Tally
 __all__ = ["StepCounter"]
 
 _STRUCTURE_VERSION = [0]
+_ACTIVE = [None]  # the StepCounter whose step() block is open: one at a time in a process
 
 
 def _bump(*args):
@@ -272,6 +273,15 @@ class StepCounter:
     # -- the block ---------------------------------------------------------------
 
     def _enter(self):
+        if _ACTIVE[0] is not None:
+            raise CountError(
+                "step() entered inside another StepCounter's step(): each counter would count the other's "
+                "work too (issue 15, case 9). Use one StepCounter per block, on a module that holds every "
+                "model the step runs.")
+        _ACTIVE[0] = self
+        self._structure()
+        # to tell, if the model's own forward never runs, whether its parameters were used anyway
+        self._grads_before = [p.grad for p in self._params]
         self._active = True
         self._key = None
         self._seq = []
@@ -293,6 +303,7 @@ class StepCounter:
         for handle in self._opt_hooks:
             handle.remove()
         self._active = False
+        _ACTIVE[0] = None
         mode = self._mode
         if mode is not None:
             mode.__exit__(None, None, None)
@@ -306,6 +317,15 @@ class StepCounter:
         key = self._key
         if key is None:
             # the model never ran inside the block: only optimizer work, if any
+            if self._opt_keys or any(p.grad is not g for p, g in zip(self._params, self._grads_before)):
+                warnings.warn(
+                    f"StepCounter: {type(self.model).__name__}'s forward never ran in this step, yet its "
+                    "parameters got gradients or an optimizer stepped (issue 15, case 9): the step counts "
+                    "only optimizer work. Call the model StepCounter was given (not a submodule or its "
+                    ".forward) inside step(), or give StepCounter the module you call.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
             parts = [self._opt_cache[k][0] for k in self._opt_keys]
             self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
             return
