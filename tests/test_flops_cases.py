@@ -143,3 +143,32 @@ def test_fused_attention_counts_softmax_as_eager_does(device):
     assert fused.forward == eager.forward == 65536 + 2048 + 5 * 2048 + 1024 + 1024
     # matmuls 2 * 65536; softmax backward 4 * 2048 + the scale's 2048; the anchor's grad, a sum of 1024
     assert fused.backward == eager.backward == 2 * 65536 + 5 * 2048 + 1024
+
+
+def test_transformer_encoder_with_padding_mask_in_eval():
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=True)
+    x = torch.randn(3, 6, 16)
+    mask = torch.zeros(3, 6, dtype=torch.bool)
+    mask[0, 4:] = mask[1, 2:] = True
+    # per layer, b=3, s=6, e=16, 2 heads of 8, ff 32: projections 4 * 2 * 3 * 6 * 16 * 16 = 36864,
+    # attention 2 * 3 * 2 * 6 * 6 * (8 + 8) = 6912, feed-forward 2 * 2 * 3 * 6 * 16 * 32 = 36864;
+    # two layers: 2 * 80640 = 161280. The padding is counted as the padded batch computes it
+    # (before the fix: CountError, the fused layer's formula could not read the nested input)
+    with pytest.warns(UserWarning):  # torch: nested tensors are a prototype
+        report = count_flops(encoder, {"src": x, "src_key_padding_mask": mask})
+    assert report.forward == 161280 == count_flops(encoder, x).forward
+    assert report.uncounted_ops == {}
+
+
+@pytest.mark.parametrize("outer", [torch.no_grad, torch.inference_mode])
+def test_train_step_under_an_outer_no_grad_or_inference_mode(outer):
+    model = nn.Linear(4, 4)
+    with outer():
+        x = torch.randn(2, 4)  # an inference tensor under inference_mode
+        # before the fix: CountError "no floating-point tensor that requires grad" (a raw RuntimeError earlier)
+        report = count_flops(model, x, train=True)
+    # forward 2 * 2 * 4 * 4 = 64; the weight grad 64
+    assert (report.forward, report.backward) == (64, 64)
+    assert model.weight.grad is None

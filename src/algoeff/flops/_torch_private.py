@@ -10,6 +10,7 @@ The counter rides on internals that torch may change in any release:
 - ``ModuleTracker._fw_pre_hook(module, args)``, called for a module whose call
   began before the counting mode was entered;
 - ``torch._C._current_graph_task_id()``, -1 outside the autograd engine;
+- ``Tensor._nested_tensor_size()`` (the fused encoder layer's nested input);
 - aten kernel signatures that the formulas unpack by position.
 
 If one of these assumptions breaks, importing ``algoeff.flops`` fails with a
@@ -26,7 +27,7 @@ from torch.utils.module_tracker import ModuleTracker
 
 from algoeff.errors import CountError
 
-__all__ = ["TESTED_TORCH", "CountingDispatch", "enter", "graph_task_id", "module_entered"]
+__all__ = ["TESTED_TORCH", "CountingDispatch", "enter", "graph_task_id", "module_entered", "nested_padded_shape"]
 
 TESTED_TORCH = ("2.14",)  # torch versions the test suite has run against
 
@@ -110,6 +111,15 @@ def _self_test():
 _self_test()
 
 graph_task_id = torch._C._current_graph_task_id
+
+
+def nested_padded_shape(tensor) -> tuple:
+    """(rows, longest row, features) of a strided nested tensor: the shape of its padded form."""
+    sizes = tensor._nested_tensor_size()  # [rows, dims], one row's shape per row
+    if sizes.numel() == 0:
+        return (0, 0, 0)
+    longest = sizes.max(dim=0).values.tolist()
+    return (sizes.shape[0], *longest)
 
 
 def module_entered(mode, module, args):

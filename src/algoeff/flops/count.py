@@ -133,6 +133,26 @@ def count_flops(model, inputs, *, loss_fn=None, optimizer=None, train: bool = Fa
             raise CountError(f"device == {device!r}: {_first_line(err)}") from err
 
     args, kwargs = _as_args(inputs)
+    if not train:
+        return _count(model, args, kwargs, loss_fn, optimizer, train, policy, causal, device)
+    # a training step needs autograd, whatever the caller's no_grad or inference_mode says
+    with torch.inference_mode(False), torch.enable_grad():
+        args, kwargs = _outside_inference(args), _outside_inference(kwargs)
+        return _count(model, args, kwargs, loss_fn, optimizer, train, policy, causal, device)
+
+
+def _outside_inference(value):
+    # an inference tensor cannot be saved for backward; a clone made outside inference mode can
+    if isinstance(value, torch.Tensor):
+        return value.clone() if value.is_inference() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_outside_inference(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _outside_inference(v) for k, v in value.items()}
+    return value
+
+
+def _count(model, args, kwargs, loss_fn, optimizer, train, policy, causal, device):
     if device is not None and device.type == "meta":
         model, optimizer = to_meta(model, optimizer)
         args, kwargs = _move(args, device), _move(kwargs, device)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from algoeff.flops._torch_private import nested_padded_shape
 from algoeff.flops.registry import formula
 
 __all__ = ["attention_flops", "attention_backward_flops", "scores"]
@@ -111,11 +112,14 @@ def native_mha_flop(query, key, value, embed_dim, num_head, *args, out_shape=Non
     return _mha_flops(b, s_q, s_k, embed_dim, num_head)
 
 
-@formula(aten._transformer_encoder_layer_fwd, policy="matmul")
+@formula(aten._transformer_encoder_layer_fwd, policy="matmul", raw=True)
 def encoder_layer_flop(src, embed_dim, num_heads, qkv_w, qkv_b, proj_w, proj_b, use_gelu, norm_first, eps,
-                       nw1, nb1, nw2, nb2, ffn_w1, *args, out_shape=None, **kwargs) -> int:
-    b, s, _ = src if len(src) == 3 else (1, *src)
-    ff = ffn_w1[0]
+                       nw1, nb1, nw2, nb2, ffn_w1, *args, out_val=None, **kwargs) -> int:
+    # nn.TransformerEncoder in eval with a padding mask passes a nested tensor (the
+    # padded batch's rows, each its own length); the padding is counted as the
+    # padded batch computes it, as an explicit mask is, so that every path agrees
+    b, s, _ = nested_padded_shape(src) if src.is_nested else (src.shape if src.dim() == 3 else (1, *src.shape))
+    ff = ffn_w1.shape[0]
     # feed-forward: [b, s, e] @ [e, ff] then [b, s, ff] @ [ff, e]
     return _mha_flops(b, s, s, embed_dim, num_heads) + 2 * (2 * b * s * embed_dim * ff)
 

@@ -76,6 +76,7 @@ def _free_ops() -> frozenset:
         "diagonal", "flatten", "as_strided_", "transpose_", "t_", "squeeze_", "unsqueeze_", "swapaxes_",
         "swapdims_", "detach_", "select_backward", "slice_backward", "unfold_backward",
         "diagonal_backward", "as_strided_scatter", "slice_scatter", "select_scatter", "movedim", "numpy_T", "real", "_nested_tensor_size",
+        "_nested_tensor_from_mask", "_nested_tensor_from_mask_left_aligned", "to_padded_tensor",
         # copies and data movement: bytes, not FLOPs
         "clone", "copy_", "_to_copy", "contiguous", "cat", "stack", "index", "index_select",
         "gather", "constant_pad_nd", "reflection_pad2d", "replication_pad2d", "roll", "flip",
