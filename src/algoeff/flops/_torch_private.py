@@ -27,7 +27,8 @@ from torch.utils.module_tracker import ModuleTracker
 
 from algoeff.errors import CountError
 
-__all__ = ["TESTED_TORCH", "CountingDispatch", "enter", "graph_task_id", "module_entered", "nested_padded_shape"]
+__all__ = ["TESTED_TORCH", "CountingDispatch", "enter", "graph_task_id", "leave_dropped", "mode_on_stack",
+           "module_entered", "nested_padded_shape"]
 
 TESTED_TORCH = ("2.14",)  # torch versions the test suite has run against
 
@@ -120,6 +121,39 @@ def nested_padded_shape(tensor) -> tuple:
         return (0, 0, 0)
     longest = sizes.max(dim=0).values.tolist()
     return (sizes.shape[0], *longest)
+
+
+def in_compiled_call() -> bool:
+    """Whether the caller runs inside code torch.compile compiled (not merely with dynamo loaded).
+
+    Compiled functions and modules run below dynamo's ``compile_wrapper`` in
+    ``torch/_dynamo/eval_frame.py`` (only a frame walk, on a step that needs counting).
+    """
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "compile_wrapper" and code.co_filename.endswith(_EVAL_FRAME):
+            return True
+        frame = frame.f_back
+    return False
+
+
+_EVAL_FRAME = "_dynamo/eval_frame.py".replace("/", __import__("os").sep)
+
+
+def mode_on_stack(mode) -> bool:
+    """Whether ``mode`` (a FlopCounterMode) is still on the dispatch-mode stack."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    return any(m is mode.mode for m in _get_current_dispatch_mode_stack())
+
+
+def leave_dropped(mode):
+    """Close a FlopCounterMode whose dispatch mode something else took off the stack."""
+    mode.mod_tracker.__exit__()
+    mode.mode = None
 
 
 def module_entered(mode, module, args):

@@ -29,6 +29,7 @@ that depends on the data, so its steps are counted every time.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import torch
@@ -48,6 +49,37 @@ __all__ = ["StepCounter"]
 
 _STRUCTURE_VERSION = [0]
 _ACTIVE = [None]  # the StepCounter whose step() block is open: one at a time in a process
+_OPT_HOOKS: list = []  # the process-wide optimizer hooks once torch.compile is in use
+
+
+def _compiling_loaded() -> bool:
+    # torch.compile imports dynamo; a process that never compiles never pays for importing it
+    return sys.modules.get("torch._dynamo") is not None
+
+
+def _global_pre_optimizer(optimizer, args, kwargs):
+    counter = _ACTIVE[0]
+    return None if counter is None else counter._pre_optimizer(optimizer, args, kwargs)
+
+
+def _global_post_optimizer(optimizer, args, kwargs):
+    counter = _ACTIVE[0]
+    if counter is not None:
+        counter._post_optimizer(optimizer, args, kwargs)
+
+
+def _install_compiled_optimizer_hooks():
+    """Optimizer hooks that stay registered and run outside compiled code.
+
+    A compiled step function traces ``Optimizer.step`` and guards on the global hook
+    tables: hooks added and removed around every block would recompile it every
+    step, and a traced hook runs its side effects only when traced. Once dynamo is
+    loaded, one pair stays registered, excluded from compilation, and forwards to
+    the open block's counter.
+    """
+    if not _OPT_HOOKS:
+        _OPT_HOOKS.append(register_optimizer_step_pre_hook(torch.compiler.disable(_global_pre_optimizer)))
+        _OPT_HOOKS.append(register_optimizer_step_post_hook(torch.compiler.disable(_global_post_optimizer)))
 
 
 def _bump(*args):
@@ -99,9 +131,12 @@ def _closure_of(args, kwargs):
 
 
 def _on_meta_params(optimizer) -> bool:
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            return param.device.type == "meta"
+    return _on_meta_params_of(p for group in optimizer.param_groups for p in group["params"])
+
+
+def _on_meta_params_of(params) -> bool:
+    for param in params:
+        return param.device.type == "meta"
     return False
 
 
@@ -147,6 +182,11 @@ class StepCounter:
         self._active = False
         self._step = _Step(self)
         self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        self._compile_safe = False
+        self._stance = None
+        self._started = False
+        self._count_next = False
+        self._seen: set = set()  # (structure, state, grad mode) of blocks started under the mode
 
     def step(self):
         """Context manager around one training step."""
@@ -190,9 +230,15 @@ class StepCounter:
             return None
         key = (sig, torch.is_grad_enabled(), self._structure(), self._state(), self._in_closure)
         self._key = key
-        if self.recount or key in self._unstable or key not in self._cache:
+        # a mode started at the block's entry (a compiled model) counts this step whatever the key
+        if self._started or self.recount or key in self._unstable or key not in self._cache:
+            if self._mode is None and self._compile_safe and _torch_private.in_compiled_call():
+                # compiled kernels never reach a dispatch mode: this step cannot be counted
+                self._lost = True
+                return None
             self._model_tally = Tally()
             if self._mode is None:
+                self._eager()
                 mode = CountingMode(self.policy, self.causal, meta=_on_meta(args, kwargs))
                 mode.__enter__()
                 # the tracker's global module hooks start after this module's own call began
@@ -200,6 +246,31 @@ class StepCounter:
                 self._mode = mode
             self._route()
         return None
+
+    def _start_if_new(self):
+        """With torch.compile in use, start counting at the block's entry when the step may be new.
+
+        A compiled model drops a counting mode entered inside its compiled call (at
+        the first forward), so a step that may need counting runs eagerly, under
+        the mode, from its start. The step's input signature is known only at the
+        first forward; what is known here (structure, frozen layers, train flags,
+        grad mode) decides, and a step whose inputs alone are new is caught at the
+        block's end (a warning, and the next such step counted from its start).
+        """
+        pre = (self._structure_id, self._state(), torch.is_grad_enabled())
+        if self.recount or self._count_next or pre not in self._seen:
+            self._seen.add(pre)
+            self._count_next = False
+            self._started = True
+            self._eager()
+            self._mode = CountingMode(self.policy, self.causal, meta=_on_meta_params_of(self._params))
+            self._mode.__enter__()
+            self._route()
+
+    def _eager(self):
+        """Run the rest of a counted block eagerly: compiled kernels do not pass through the mode."""
+        if self._compile_safe and self._stance is None:
+            self._stance = torch.compiler.set_stance("force_eager")
 
     def _route(self):
         """Point the block's mode at the tally of the work now running."""
@@ -226,6 +297,7 @@ class StepCounter:
             self._opt_tally = Tally()
             self._opt_counting = key
             if self._mode is None:
+                self._eager()
                 self._mode = CountingMode(self.policy, self.causal, meta=_on_meta_params(optimizer))
                 self._mode.__enter__()
         self._route()
@@ -279,10 +351,20 @@ class StepCounter:
                 "work too (issue 15, case 9). Use one StepCounter per block, on a module that holds every "
                 "model the step runs.")
         _ACTIVE[0] = self
+        if not self._compile_safe and _compiling_loaded():
+            # the model may be, or become, compiled: the hook must run eagerly every step (a
+            # traced hook would run only when traced), and counted steps must run eagerly too
+            self._hook.remove()
+            self._hook = self.model.register_forward_pre_hook(
+                torch.compiler.disable(self._pre_forward), with_kwargs=True, prepend=True)
+            _install_compiled_optimizer_hooks()
+            self._compile_safe = True
         self._structure()
         # to tell, if the model's own forward never runs, whether its parameters were used anyway
         self._grads_before = [p.grad for p in self._params]
         self._active = True
+        self._started = False
+        self._lost = False
         self._key = None
         self._seq = []
         self._mode = None
@@ -294,21 +376,58 @@ class StepCounter:
         self._opt_keys = []
         self._opt_counting = None
         self._opt_fresh = False
-        self._opt_hooks = (
+        self._opt_hooks = () if self._compile_safe else (
             register_optimizer_step_pre_hook(self._pre_optimizer),
             register_optimizer_step_post_hook(self._post_optimizer),
         )
+        if self._compile_safe:
+            self._start_if_new()
 
     def _exit(self, failed: bool):
         for handle in self._opt_hooks:
             handle.remove()
         self._active = False
         _ACTIVE[0] = None
+        if self._stance is not None:
+            self._stance.__exit__(None, None, None)  # back to the stance before the block
+            self._stance = None
         mode = self._mode
-        if mode is not None:
+        dropped = mode is not None and not _torch_private.mode_on_stack(mode)
+        if mode is not None and not dropped:
             mode.__exit__(None, None, None)
+        elif dropped:
+            _torch_private.leave_dropped(mode)
         self._mode = None
         model_tally, self._model_tally = self._model_tally, None
+        if self._lost and not failed:
+            self._count_next = True
+            self.misses += 1
+            warnings.warn(
+                "StepCounter: this step's first forward had a new signature (new input shapes, say) and ran "
+                "inside compiled code, which the counting mode cannot see (issue 15, case 1): counter.last "
+                "is zero for this step, and the next step is counted eagerly from its start. "
+                "StepCounter(torch.compile(model)) and steps of a signature already counted are exact.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.last = FlopReport.from_tallies([], policy=self.policy, causal=self.causal)
+            return
+        if dropped and not failed:
+            # a compiled call took the mode off the stack: backward and optimizer went uncounted
+            self._count_next = True
+            self.misses += 1
+            warnings.warn(
+                "StepCounter: the model ran compiled, and its compiled call dropped the counting mode that "
+                "its first forward of a new input signature started (issue 15, case 1): this step's "
+                "backward and optimizer FLOPs are missing from counter.last; the next step is counted "
+                "eagerly from its start. Counting StepCounter(torch.compile(model)) avoids this.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            parts = [model_tally or Tally()]
+            self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
+            self._opt_counting = self._opt_tally = None
+            return
         if self._opt_counting is not None:  # an optimizer step raised: it has no count
             self._opt_keys.pop()
             self._opt_counting = self._opt_tally = None
