@@ -27,7 +27,7 @@ from torch.utils.module_tracker import ModuleTracker
 
 from algoeff.errors import CountError
 
-__all__ = ["TESTED_TORCH", "CountingDispatch", "enter", "graph_task_id", "leave_dropped", "mode_on_stack",
+__all__ = ["TESTED_TORCH", "CountingDispatch", "enter", "graph_task_id", "fake_mode", "leave_dropped", "mode_on_stack",
            "module_entered", "nested_padded_shape"]
 
 TESTED_TORCH = ("2.14",)  # torch versions the test suite has run against
@@ -141,6 +141,14 @@ def in_compiled_call() -> bool:
 
 
 _EVAL_FRAME = "_dynamo/eval_frame.py".replace("/", __import__("os").sep)
+
+
+def fake_mode():
+    """A FakeTensorMode (private in torch: ``torch._subclasses``) that lets a model read scalars."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    return FakeTensorMode(allow_non_fake_inputs=True, shape_env=ShapeEnv())
 
 
 def mode_on_stack(mode) -> bool:
