@@ -10,6 +10,8 @@ The counter rides on internals that torch may change in any release:
 - ``ModuleTracker._fw_pre_hook(module, args)``, called for a module whose call
   began before the counting mode was entered;
 - ``torch._C._current_graph_task_id()``, -1 outside the autograd engine;
+- dynamo's ``eval_frame.cached_backends`` and its ``compile_wrapper`` frame
+  (whether torch.compile is in use, and whether a hook runs inside compiled code);
 - ``Tensor._nested_tensor_size()`` (the fused encoder layer's nested input);
 - aten kernel signatures that the formulas unpack by position.
 
@@ -27,7 +29,7 @@ from torch.utils.module_tracker import ModuleTracker
 
 from algoeff.errors import CountError
 
-__all__ = ["TESTED_TORCH", "CountingDispatch", "enter", "graph_task_id", "fake_mode", "leave_dropped", "mode_on_stack",
+__all__ = ["TESTED_TORCH", "CountingDispatch", "enter", "graph_task_id", "compile_in_use", "fake_mode", "leave_dropped", "mode_on_stack",
            "module_entered", "nested_padded_shape"]
 
 TESTED_TORCH = ("2.14",)  # torch versions the test suite has run against
@@ -121,6 +123,23 @@ def nested_padded_shape(tensor) -> tuple:
         return (0, 0, 0)
     longest = sizes.max(dim=0).values.tolist()
     return (sizes.shape[0], *longest)
+
+
+def compile_in_use() -> bool:
+    """Whether torch.compile has been called in this process (a module or function, compiled yet or not).
+
+    Every torch.compile registers its backend in dynamo's ``eval_frame.cached_backends``;
+    ``torch.compiler.disable`` registers ``None`` there. If that table is gone, assume yes.
+    """
+    import sys
+
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
+    if eval_frame is None:
+        return False
+    backends = getattr(eval_frame, "cached_backends", None)
+    if not isinstance(backends, dict):
+        return True
+    return any(backend is not None for backend in list(backends.values()))
 
 
 def in_compiled_call() -> bool:

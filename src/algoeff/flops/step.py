@@ -35,6 +35,7 @@ import warnings
 import torch
 from torch.nn.modules.module import (
     register_module_buffer_registration_hook,
+    register_module_forward_pre_hook,
     register_module_module_registration_hook,
     register_module_parameter_registration_hook,
 )
@@ -54,7 +55,8 @@ _OPT_HOOKS: list = []  # the process-wide optimizer hooks once torch.compile is 
 
 def _compiling_loaded() -> bool:
     # torch.compile imports dynamo; a process that never compiles never pays for importing it
-    return sys.modules.get("torch._dynamo") is not None
+    # (FlopCounterMode itself imports it, so "loaded" alone does not mean "in use")
+    return sys.modules.get("torch._dynamo") is not None and _torch_private.compile_in_use()
 
 
 def _global_pre_optimizer(optimizer, args, kwargs):
@@ -179,6 +181,8 @@ class StepCounter:
         self._structures: dict = {}
         self._params: list = []
         self._modules: list = []
+        self._module_ids: set = set()
+        self._watch = None
         self._active = False
         self._step = _Step(self)
         self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
@@ -212,6 +216,7 @@ class StepCounter:
             self._structure_id = self._structures.setdefault(shape, len(self._structures))
             self._params = list(self.model.parameters())
             self._modules = list(self.model.modules())
+            self._module_ids = {id(m) for m in self._modules}
         return self._structure_id
 
     def _state(self) -> tuple:
@@ -220,6 +225,13 @@ class StepCounter:
         held = tuple([p.grad is None for p in self._params]) if self.policy == "all" else ()
         return (tuple([p.requires_grad for p in self._params]), held,
                 tuple([m.training for m in self._modules]))
+
+    def _watch_hook(self, module, args):
+        if self._watch is not None:
+            self._watch.remove()
+            self._watch = None
+        if module is not self.model and id(module) in self._module_ids:
+            self._bypassed = True
 
     def _pre_forward(self, module, args, kwargs):
         if not self._active:
@@ -360,8 +372,11 @@ class StepCounter:
             _install_compiled_optimizer_hooks()
             self._compile_safe = True
         self._structure()
-        # to tell, if the model's own forward never runs, whether its parameters were used anyway
-        self._grads_before = [p.grad for p in self._params]
+        self._bypassed = False
+        # to tell whether the model's submodules run while the model's own forward never does:
+        # a global pre-hook that removes itself at the block's first module call (the model's,
+        # normally). Not with torch.compile in use: compiled code guards on the global hooks.
+        self._watch = None if self._compile_safe else register_module_forward_pre_hook(self._watch_hook)
         self._active = True
         self._started = False
         self._lost = False
@@ -386,6 +401,9 @@ class StepCounter:
     def _exit(self, failed: bool):
         for handle in self._opt_hooks:
             handle.remove()
+        if self._watch is not None:
+            self._watch.remove()
+            self._watch = None
         self._active = False
         _ACTIVE[0] = None
         if self._stance is not None:
@@ -436,10 +454,10 @@ class StepCounter:
         key = self._key
         if key is None:
             # the model never ran inside the block: only optimizer work, if any
-            if self._opt_keys or any(p.grad is not g for p, g in zip(self._params, self._grads_before)):
+            if self._opt_keys or self._bypassed:
                 warnings.warn(
                     f"StepCounter: {type(self.model).__name__}'s forward never ran in this step, yet its "
-                    "parameters got gradients or an optimizer stepped (issue 15, case 9): the step counts "
+                    "submodules ran or an optimizer stepped (issue 15, case 9): the step counts "
                     "only optimizer work. Call the model StepCounter was given (not a submodule or its "
                     ".forward) inside step(), or give StepCounter the module you call.",
                     RuntimeWarning,
