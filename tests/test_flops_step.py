@@ -123,3 +123,35 @@ def test_distributed_data_parallel_wrapper(tmp_path):
     assert counter.last.total == plain.total and counter.last.uncounted_ops == {}
     assert counter.misses == 1 and counter.hits == 2
     assert "DistributedDataParallel.module.0" in counter.last.by_module
+
+
+def test_a_step_where_the_model_itself_never_runs_warns(monkeypatch):
+    from algoeff.flops import step as step_module
+
+    # with torch.compile in use in the process (an earlier test) only blocks in which an optimizer
+    # steps are checked: compiled code guards on the global hook the check needs
+    monkeypatch.setattr(step_module, "_compiling_loaded", lambda: False)
+    model = _mlp()
+    counter = StepCounter(model)
+    # before the fix: total 0, silently
+    with pytest.warns(RuntimeWarning, match="forward never ran in this step"):
+        with counter.step():
+            model[0](torch.randn(4, 8)).sum().backward()  # a submodule, not the model
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.warns(RuntimeWarning, match="forward never ran"):
+        with counter.step():
+            model.forward(torch.randn(4, 8)).sum().backward()  # .forward skips the hooks
+            optimizer.step()
+
+
+def test_two_counters_in_one_block_is_an_error():
+    model = _mlp()
+    outer, inner = StepCounter(model), StepCounter(model)
+    # before the fix both counted the block and a caller summing them double counted
+    with pytest.raises(CountError, match="inside another StepCounter's step"):
+        with outer.step(), inner.step():
+            model(torch.randn(4, 8))
+    with inner.step(), torch.no_grad():  # nothing left open
+        model(torch.randn(4, 8))
+    # 2 * 4 * (8 * 16 + 16 * 4) = 1536
+    assert inner.last.total == 1536

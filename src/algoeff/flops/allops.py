@@ -90,6 +90,11 @@ def addmm_bias_flop(bias, mat1, mat2, *args, out_shape=None, **kwargs) -> int:
     return _numel(out_shape)
 
 
+@formula([aten.addbmm, aten.addmv], policy="all")
+def addbmm_bias_flop(bias, *args, out_shape=None, **kwargs) -> int:
+    return _numel(out_shape)
+
+
 @formula([aten.convolution, aten._convolution], policy="all")
 def conv_bias_flop(x, weight, bias, *args, out_shape=None, **kwargs) -> int:
     return _numel(out_shape) if bias is not None else 0
@@ -326,3 +331,35 @@ def fused_sgd_flop(params, grads, momentum_buffer_list, *, weight_decay=0.0, mom
     per = sgd_element_cost(weight_decay=weight_decay, momentum=momentum, dampening=dampening,
                            nesterov=nesterov, maximize=maximize, first_step=is_first_step)
     return per * _list_numel(params)
+
+
+# -- fused attention: the softmax and scaling eager attention counts -----------------
+
+# eager attention is softmax(q @ k^T * scale) @ v: per score, scale 1 + softmax 5 forward,
+# softmax backward 4 + the scale's backward 1; a fused kernel does the same arithmetic
+_SDPA_FORWARD, _SDPA_BACKWARD = 6, 5
+
+
+def _register_sdpa(name: str, per: int):
+    from algoeff.flops.matmul import scores
+
+    packet = getattr(aten, name, None)
+    if packet is None:
+        return
+    names = [a.name for a in packet.default._schema.arguments]
+    iq, ik, ic = names.index("query"), names.index("key"), names.index("is_causal")
+
+    @formula(packet, policy="all", causal=True)
+    def sdpa_softmax_flop(*args, causal, out_shape=None, **kwargs) -> int:
+        q, k = args[iq], args[ik]
+        is_causal = args[ic] if len(args) > ic else kwargs.get("is_causal", False)
+        batch = prod(q[:-2])  # batch * heads
+        return per * batch * scores(q[-2], k[-2], bool(is_causal), causal)
+
+    sdpa_softmax_flop.__name__ = f"{name}_softmax_flop"
+
+
+for _kernel in ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
+                "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention"):
+    _register_sdpa(_kernel, _SDPA_FORWARD)
+    _register_sdpa(_kernel + "_backward", _SDPA_BACKWARD)

@@ -9,6 +9,7 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from algoeff.errors import CountError
+from algoeff.flops import _torch_private
 from algoeff.flops.mode import CountingMode, check_policy
 from algoeff.flops.report import FlopReport
 
@@ -17,11 +18,15 @@ __all__ = ["count_flops", "to_meta"]
 
 def to_meta(model, optimizer=None):
     """A copy of ``model`` (and ``optimizer``) on the meta device, without copying any data."""
+    return _shadow(model, optimizer, lambda t: torch.empty_like(t, device="meta"), "the meta device")
+
+
+def _shadow(model, optimizer, convert, where):
     memo = {}
     for tensor in list(model.parameters()) + list(model.buffers()):
         if id(tensor) in memo:
             continue
-        meta = torch.empty_like(tensor, device="meta")
+        meta = convert(tensor)
         if isinstance(tensor, torch.nn.Parameter):
             meta = torch.nn.Parameter(meta, requires_grad=tensor.requires_grad)
         memo[id(tensor)] = meta
@@ -39,8 +44,21 @@ def to_meta(model, optimizer=None):
     try:
         meta_optimizer = type(optimizer)(groups, **defaults)
     except (TypeError, ValueError, RuntimeError) as err:
-        raise CountError(f"cannot rebuild {type(optimizer).__name__} on the meta device: {err}") from err
+        raise CountError(f"cannot rebuild {type(optimizer).__name__} on {where}: {err}") from err
+    # a warm optimizer does other work than a cold one (SGD-momentum updates its buffer
+    # instead of cloning the gradient): carry the state over, param-shaped tensors as meta
+    for param, state in optimizer.state.items():
+        if id(param) in memo:
+            meta_optimizer.state[memo[id(param)]] = {k: _meta_state(v, param, convert) for k, v in state.items()}
     return meta_model, meta_optimizer
+
+
+def _meta_state(value, param, convert):
+    if isinstance(value, torch.Tensor):
+        if value.shape == param.shape:
+            return convert(value)
+        return value.clone()  # step counts and scalars: read with .item() by some optimizers
+    return copy.deepcopy(value)
 
 
 def _as_args(inputs):
@@ -54,7 +72,8 @@ def _as_args(inputs):
 def _move(value, device):
     if isinstance(value, torch.Tensor):
         if device.type == "meta":
-            return torch.empty_like(value, device="meta")
+            # an input that requires grad gets an input gradient: keep the flag
+            return torch.empty_like(value, device="meta").requires_grad_(value.requires_grad)
         return value.to(device)
     if isinstance(value, (tuple, list)):
         return type(value)(_move(v, device) for v in value)
@@ -96,8 +115,12 @@ def count_flops(model, inputs, *, loss_fn=None, optimizer=None, train: bool = Fa
         Count forward, backward and (with ``optimizer``) the optimizer step.
     policy : {"matmul", "all"}
     causal : {"full", "half"}
-    device : None, "meta" or a device
-        ``"meta"`` counts shapes only: nothing is allocated or computed. The
+    device : None, "meta", "fake" or a device
+        ``"meta"`` counts shapes only: nothing is allocated or computed.
+        ``"fake"`` counts on fake tensors (``FakeTensorMode``): no data either,
+        the model's own device kept, and a model that reads a scalar
+        (``.item()``, as Hugging Face models do with ``use_cache=False``) runs
+        where meta cannot go. The
         user's model, gradients and optimizer state are never changed: a train
         step on real tensors runs on a copy.
     """
@@ -112,13 +135,40 @@ def count_flops(model, inputs, *, loss_fn=None, optimizer=None, train: bool = Fa
         raise CountError("optimizer and loss_fn count only with train=True.")
     if loss_fn is not None and not callable(loss_fn):
         raise CountError(f"loss_fn == {loss_fn!r}, must be callable.")
-    if device is not None:
+    if device == "fake":
+        device = _FAKE
+    elif device is not None:
         try:
             device = torch.device(device)
         except (RuntimeError, TypeError) as err:
             raise CountError(f"device == {device!r}: {_first_line(err)}") from err
 
     args, kwargs = _as_args(inputs)
+    if not train:
+        return _count(model, args, kwargs, loss_fn, optimizer, train, policy, causal, device)
+    # a training step needs autograd, whatever the caller's no_grad or inference_mode says
+    with torch.inference_mode(False), torch.enable_grad():
+        args, kwargs = _outside_inference(args), _outside_inference(kwargs)
+        return _count(model, args, kwargs, loss_fn, optimizer, train, policy, causal, device)
+
+
+def _outside_inference(value):
+    # an inference tensor cannot be saved for backward; a clone made outside inference mode can
+    if isinstance(value, torch.Tensor):
+        return value.clone() if value.is_inference() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_outside_inference(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _outside_inference(v) for k, v in value.items()}
+    return value
+
+
+_FAKE = "fake"
+
+
+def _count(model, args, kwargs, loss_fn, optimizer, train, policy, causal, device):
+    if device is _FAKE:
+        return _count_fake(model, args, kwargs, loss_fn, optimizer, train, policy, causal)
     if device is not None and device.type == "meta":
         model, optimizer = to_meta(model, optimizer)
         args, kwargs = _move(args, device), _move(kwargs, device)
@@ -148,6 +198,37 @@ def count_flops(model, inputs, *, loss_fn=None, optimizer=None, train: bool = Fa
         for module, flag in flags.items():
             module.training = flag
     return FlopReport.from_tallies([mode.tally], policy=policy, causal=causal)
+
+
+def _count_fake(model, args, kwargs, loss_fn, optimizer, train, policy, causal):
+    # fake tensors keep the real device (the CPU's attention kernels, so CPU counts) and
+    # carry no data; unlike meta they let a model read a scalar (HF's .item() checks)
+    fake = _torch_private.fake_mode()
+    def convert(tensor):
+        return fake.from_tensor(tensor, static_shapes=True)
+
+    model, optimizer = _shadow(model, optimizer, convert, "fake tensors")
+    args, kwargs = _fake_inputs(args, fake), _fake_inputs(kwargs, fake)
+    flags = {module: module.training for module in model.modules()}
+    model.train(train)
+    mode = CountingMode(policy, causal)
+    with fake, mode:
+        if train:
+            _train_step(model, args, kwargs, loss_fn, optimizer, mode)
+        else:
+            with torch.no_grad():
+                _call(model, args, kwargs)
+    return FlopReport.from_tallies([mode.tally], policy=policy, causal=causal)
+
+
+def _fake_inputs(value, fake):
+    if isinstance(value, torch.Tensor):
+        return fake.from_tensor(value, static_shapes=True)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_fake_inputs(v, fake) for v in value)
+    if isinstance(value, dict):
+        return {k: _fake_inputs(v, fake) for k, v in value.items()}
+    return value
 
 
 def _call(model, args, kwargs):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from algoeff.flops._torch_private import nested_padded_shape
 from algoeff.flops.registry import formula
 
 __all__ = ["attention_flops", "attention_backward_flops", "scores"]
@@ -111,13 +112,55 @@ def native_mha_flop(query, key, value, embed_dim, num_head, *args, out_shape=Non
     return _mha_flops(b, s_q, s_k, embed_dim, num_head)
 
 
-@formula(aten._transformer_encoder_layer_fwd, policy="matmul")
+@formula(aten._transformer_encoder_layer_fwd, policy="matmul", raw=True)
 def encoder_layer_flop(src, embed_dim, num_heads, qkv_w, qkv_b, proj_w, proj_b, use_gelu, norm_first, eps,
-                       nw1, nb1, nw2, nb2, ffn_w1, *args, out_shape=None, **kwargs) -> int:
-    b, s, _ = src if len(src) == 3 else (1, *src)
-    ff = ffn_w1[0]
+                       nw1, nb1, nw2, nb2, ffn_w1, *args, out_val=None, **kwargs) -> int:
+    # nn.TransformerEncoder in eval with a padding mask passes a nested tensor (the
+    # padded batch's rows, each its own length); the padding is counted as the
+    # padded batch computes it, as an explicit mask is, so that every path agrees
+    b, s, _ = nested_padded_shape(src) if src.is_nested else (src.shape if src.dim() == 3 else (1, *src.shape))
+    ff = ffn_w1.shape[0]
     # feed-forward: [b, s, e] @ [e, ff] then [b, s, ff] @ [ff, e]
     return _mha_flops(b, s, s, embed_dim, num_heads) + 2 * (2 * b * s * embed_dim * ff)
+
+
+# -- matrix-vector, dot, batched sums, bilinear ---------------------------------------
+
+
+@formula([aten.mv, aten.addmv], policy="matmul")
+def mv_flop(*args, out_shape=None, **kwargs) -> int:
+    # [n, m] @ [m]: n * m multiply-adds (addmv's bias add is counted under "all")
+    matrix = args[0] if len(args) == 2 else args[1]
+    return 2 * matrix[0] * matrix[1]
+
+
+@formula([aten.dot, aten.vdot], policy="matmul")
+def dot_flop(a, b, out_shape=None, **kwargs) -> int:
+    return 2 * a[0]
+
+
+@formula(aten.addbmm, policy="matmul")
+def addbmm_flop(bias, batch1, batch2, *args, out_shape=None, **kwargs) -> int:
+    # sum over b of [n, k] @ [k, m]: the sum over the batch is the multiply-adds' own accumulation
+    b, n, k = batch1
+    return 2 * b * n * k * batch2[-1]
+
+
+@formula(aten._trilinear, policy="matmul")
+def trilinear_flop(i1, i2, i3, expand1, expand2, expand3, sumdim, *args, out_shape=None, **kwargs) -> int:
+    # nn.Bilinear's kernel: sum over sumdim of i1 * i2 * i3, each unsqueezed at its expand dims;
+    # one multiply-add per element of the broadcast product ([N, O, I, J] for Bilinear: 2 * N*O*I*J)
+    def full(shape, expand):
+        dims = list(shape)
+        for d in sorted(expand):
+            dims.insert(d, 1)
+        return dims
+
+    sizes = [max(d) for d in zip(full(i1, expand1), full(i2, expand2), full(i3, expand3))]
+    total = 1
+    for size in sizes:
+        total *= size
+    return 2 * total
 
 
 # -- recurrent layers --------------------------------------------------------------
@@ -133,7 +176,8 @@ def _rnn_dims(input_shape, batch_sizes, batch_first):
 @formula(aten.mkldnn_rnn_layer, policy="matmul")
 def mkldnn_rnn_flop(x, w_ih, w_hh, b_ih, b_hh, hx, cx, reverse, batch_sizes, mode, hidden_size, *args,
                     out_shape=None, **kwargs) -> int:
-    rows, _ = _rnn_dims(x, batch_sizes, args[3] if len(args) > 3 else False)
+    # oneDNN's layer ops get the input time-major even when the module is batch_first
+    rows, _ = _rnn_dims(x, batch_sizes, False)
     gates = w_ih[0]  # gate count * hidden
     # every (time, batch) row: x_t @ W_ih^T [I -> G*H] and h_{t-1} @ W_hh^T [H -> G*H]
     return 2 * rows * gates * (w_ih[1] + w_hh[1])
@@ -146,7 +190,8 @@ def mkldnn_rnn_backward_flop(x, w_ih, w_hh, b_ih, b_hh, hx, cx, output, hy, cy, 
     # Counted as the decomposed (math) path computes it, so that CPU and meta agree:
     # an input gradient only when the input needs one, and the recurrent gradient
     # into h_{-1} only when the initial state needs one.
-    rows, steps = _rnn_dims(tuple(x.shape), batch_sizes, batch_first)
+    # x is time-major here whatever batch_first says (aten transposes before the layers)
+    rows, steps = _rnn_dims(tuple(x.shape), batch_sizes, False)
     gates, i_size, h_size = w_ih.shape[0], w_ih.shape[1], w_hh.shape[1]
     batch = rows // max(steps, 1)
     flops = 0

@@ -14,6 +14,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from algoeff.errors import CountError
+from algoeff.flops import _torch_private
 from algoeff.flops import allops as _allops  # noqa: F401  (registers the "all" formulas)
 from algoeff.flops import matmul as _matmul  # noqa: F401  (registers attention, RNN formulas)
 from algoeff.flops.registry import CAUSAL, POLICIES, is_free, table
@@ -45,7 +46,7 @@ class CountingMode(FlopCounterMode):
     def __enter__(self):
         if self._meta_sdpa is not None:
             self._meta_sdpa.__enter__()
-        return super().__enter__()
+        return _torch_private.enter(self)
 
     def __exit__(self, *exc):
         try:
@@ -76,7 +77,7 @@ class CountingMode(FlopCounterMode):
         tally = self.tally
         if self.in_optimizer:
             phase = "optimizer"
-        elif torch._C._current_graph_task_id() != -1:
+        elif _torch_private.graph_task_id() != -1:
             phase = "backward"
         else:
             phase = "forward"
@@ -94,8 +95,8 @@ class _MetaAttention(TorchFunctionMode):
 
     The meta device has no fused-attention choice, so SDPA falls back to the math
     path, whose explicit causal mask hides ``is_causal`` from the formulas. Where
-    the CPU would run its flash kernel (4-D inputs, equal head dims and heads, no
-    dropout), call that kernel's meta function instead, so that meta and CPU
+    the CPU would run its flash kernel (4-D inputs, equal head dims, equal heads
+    or grouped-query heads, no dropout), call that kernel's meta function instead, so that meta and CPU
     counts agree, ``causal="half"`` included.
     """
 
@@ -111,7 +112,10 @@ class _MetaAttention(TorchFunctionMode):
 def _cpu_flash(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
     if not (query.device.type == "meta" and query.dim() == key.dim() == value.dim() == 4):
         return None
-    if enable_gqa or dropout_p or query.shape[1] != key.shape[1] or not (query.shape[-1] == key.shape[-1] == value.shape[-1]):
+    heads, kv_heads = query.shape[1], key.shape[1]
+    # the CPU flash kernel takes grouped-query attention as is (fewer key/value heads)
+    grouped = enable_gqa and kv_heads == value.shape[1] and kv_heads and heads % kv_heads == 0
+    if dropout_p or (heads != kv_heads and not grouped) or not (query.shape[-1] == key.shape[-1] == value.shape[-1]):
         return None
     return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
         query, key, value, 0.0, is_causal, attn_mask=attn_mask, scale=scale)[0]

@@ -43,6 +43,7 @@ class Formula:
 
 
 _REGISTRY: dict[object, dict[str, Formula]] = {}
+_TABLES: dict = {}  # (policy, causal) -> (fingerprint of both registries, table)
 
 
 def formula(ops, *, policy: str, raw: bool = False, causal: bool = False):
@@ -59,6 +60,7 @@ def formula(ops, *, policy: str, raw: bool = False, causal: bool = False):
             if policy in slot:
                 raise RuntimeError(f"duplicate {policy!r} formula for {op}")
             slot[policy] = Formula(fn, policy, raw, causal)
+        _TABLES.clear()
         return fn
 
     return register
@@ -71,8 +73,10 @@ def _free_ops() -> frozenset:
         "transpose", "permute", "expand", "squeeze", "unsqueeze", "select", "slice", "split",
         "split_with_sizes", "unsafe_split", "unbind", "chunk", "narrow", "view_as_real",
         "view_as_complex", "lift_fresh", "_conj", "conj", "resolve_conj", "resolve_neg", "unfold",
-        "diagonal", "flatten", "select_backward", "slice_backward", "unfold_backward",
+        "diagonal", "flatten", "as_strided_", "transpose_", "t_", "squeeze_", "unsqueeze_", "swapaxes_",
+        "swapdims_", "detach_", "select_backward", "slice_backward", "unfold_backward",
         "diagonal_backward", "as_strided_scatter", "slice_scatter", "select_scatter", "movedim", "numpy_T", "real", "_nested_tensor_size",
+        "_nested_tensor_from_mask", "_nested_tensor_from_mask_left_aligned", "to_padded_tensor",
         # copies and data movement: bytes, not FLOPs
         "clone", "copy_", "_to_copy", "contiguous", "cat", "stack", "index", "index_select",
         "gather", "constant_pad_nd", "reflection_pad2d", "replication_pad2d", "roll", "flip",
@@ -114,13 +118,24 @@ def known_ops() -> frozenset:
     return frozenset(_torch_registry) | frozenset(_REGISTRY)
 
 
-@functools.lru_cache(maxsize=None)
 def table(policy: str, causal: str) -> dict:
     """op -> tuple of (is_matmul, callable(*args, out_val=..., **kwargs) -> int) for ``policy``.
 
     Every known op is a key, with an empty tuple when the policy does not count it,
     so that "known but not counted under this policy" is apart from "unknown".
+    Built once per policy and rebuilt when a formula is registered later, here
+    or with torch's ``register_flop_formula`` (which has no hook: its registry is
+    fingerprinted, a few dozen entries, once per counting mode).
     """
+    fingerprint = tuple(map(id, _torch_registry.values()))
+    cached = _TABLES.get((policy, causal))
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    _TABLES[(policy, causal)] = (fingerprint, _build(policy, causal))
+    return _TABLES[(policy, causal)][1]
+
+
+def _build(policy: str, causal: str) -> dict:
     result: dict = {}
     for op in known_ops():
         calls = []

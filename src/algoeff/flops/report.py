@@ -20,6 +20,15 @@ class Tally:
         self.by_module: dict[str, int] = defaultdict(int)
         self.uncounted: dict[str, int] = defaultdict(int)
 
+    def add(self, other: "Tally"):
+        for key, value in other.phases.items():
+            self.phases[key] += value
+        self.mac_flops += other.mac_flops
+        for src, dst in ((other.by_op, self.by_op), (other.by_module, self.by_module),
+                         (other.uncounted, self.uncounted)):
+            for key, value in src.items():
+                dst[key] += value
+
 
 @dataclass(frozen=True)
 class FlopReport:

@@ -1,8 +1,10 @@
 """StepCounter: count a training step once per signature, then look it up.
 
 A step's signature is read at its first forward call of the model (a
-forward pre-hook): the input shapes and dtypes, train/eval mode, whether grad
-is enabled, and the model's structure and parameter shapes. On a miss the
+forward pre-hook): the input shapes, dtypes and ``requires_grad``, every
+submodule's train/eval flag, whether grad is enabled, the model's structure
+and parameter shapes, and per parameter whether it requires grad and (under
+policy ``all``) whether it holds a gradient (a backward into it adds). On a miss the
 counting mode is entered from inside that hook and left at the end of the
 block, so the user's own forward, loss, backward and optimizer step are counted
 as they run; on a hit nothing is instrumented.
@@ -14,27 +16,72 @@ hit costs a hook call, a tuple of shapes and two dict lookups.
 The optimizer's share is cached apart, per optimizer and per whether its state
 is initialised (SGD-momentum's first step clones instead of updating the
 buffer), and counted inside the optimizer's own step hooks when it is new.
+
+A block has at most one counting mode, whoever starts it (the model's first
+forward or the optimizer's step), and its tally is switched between the
+model's work and the optimizer's. ``optimizer.step(closure)`` (LBFGS,
+Lightning's automatic optimization) runs forward and backward inside the
+optimizer's step: the closure is wrapped so that its work counts in its own
+phases, once, and a closure step is cached apart from plain steps. An
+optimizer that calls the closure more than once per step (LBFGS) does work
+that depends on the data, so its steps are counted every time.
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import torch
 from torch.nn.modules.module import (
     register_module_buffer_registration_hook,
+    register_module_forward_pre_hook,
     register_module_module_registration_hook,
     register_module_parameter_registration_hook,
 )
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
 from algoeff.errors import CountError
+from algoeff.flops import _torch_private
 from algoeff.flops.mode import CountingMode, check_policy
 from algoeff.flops.report import FlopReport, Tally
 
 __all__ = ["StepCounter"]
 
 _STRUCTURE_VERSION = [0]
+_ACTIVE = [None]  # the StepCounter whose step() block is open: one at a time in a process
+_OPT_HOOKS: list = []  # the process-wide optimizer hooks once torch.compile is in use
+
+
+def _compiling_loaded() -> bool:
+    # torch.compile imports dynamo; a process that never compiles never pays for importing it
+    # (FlopCounterMode itself imports it, so "loaded" alone does not mean "in use")
+    return sys.modules.get("torch._dynamo") is not None and _torch_private.compile_in_use()
+
+
+def _global_pre_optimizer(optimizer, args, kwargs):
+    counter = _ACTIVE[0]
+    return None if counter is None else counter._pre_optimizer(optimizer, args, kwargs)
+
+
+def _global_post_optimizer(optimizer, args, kwargs):
+    counter = _ACTIVE[0]
+    if counter is not None:
+        counter._post_optimizer(optimizer, args, kwargs)
+
+
+def _install_compiled_optimizer_hooks():
+    """Optimizer hooks that stay registered and run outside compiled code.
+
+    A compiled step function traces ``Optimizer.step`` and guards on the global hook
+    tables: hooks added and removed around every block would recompile it every
+    step, and a traced hook runs its side effects only when traced. Once dynamo is
+    loaded, one pair stays registered, excluded from compilation, and forwards to
+    the open block's counter.
+    """
+    if not _OPT_HOOKS:
+        _OPT_HOOKS.append(register_optimizer_step_pre_hook(torch.compiler.disable(_global_pre_optimizer)))
+        _OPT_HOOKS.append(register_optimizer_step_post_hook(torch.compiler.disable(_global_post_optimizer)))
 
 
 def _bump(*args):
@@ -49,7 +96,8 @@ register_module_buffer_registration_hook(_bump)
 
 def _sig(value):
     if isinstance(value, torch.Tensor):
-        return (value.shape, value.dtype)
+        # an input that requires grad gets an input gradient in backward
+        return (value.shape, value.dtype, value.requires_grad)
     if isinstance(value, (tuple, list)):
         return tuple(_sig(v) for v in value)
     if isinstance(value, dict):
@@ -66,10 +114,32 @@ def _on_meta(args, kwargs) -> bool:
     return False
 
 
-def _optimizer_key(optimizer):
+def _optimizer_key(optimizer, closure: bool):
     state = optimizer.state
     warm = bool(state) and bool(next(iter(state.values())))
-    return (id(optimizer), type(optimizer), warm, len(optimizer.param_groups))
+    return (id(optimizer), type(optimizer), warm, len(optimizer.param_groups), closure)
+
+
+def _closure_of(args, kwargs):
+    """The closure passed to ``Optimizer.step`` and how to put a wrapped one back.
+
+    The step hooks see ``args`` with the optimizer first.
+    """
+    if len(args) > 1 and args[1] is not None:
+        return args[1], lambda wrapped: ((args[0], wrapped, *args[2:]), kwargs)
+    if kwargs.get("closure") is not None:
+        return kwargs["closure"], lambda wrapped: (args, {**kwargs, "closure": wrapped})
+    return None, None
+
+
+def _on_meta_params(optimizer) -> bool:
+    return _on_meta_params_of(p for group in optimizer.param_groups for p in group["params"])
+
+
+def _on_meta_params_of(params) -> bool:
+    for param in params:
+        return param.device.type == "meta"
+    return False
 
 
 class StepCounter:
@@ -102,15 +172,25 @@ class StepCounter:
         self.misses = 0
         self.last: FlopReport | None = None
         self._cache: dict = {}  # step key -> (model tally, signatures of later forward calls)
-        self._opt_cache: dict = {}  # optimizer key -> Tally
+        self._opt_cache: dict = {}  # optimizer key -> (Tally, closure calls in the counted step)
+        self._opt_unstable: set = set()  # optimizer keys counted every step
         self._reports: dict = {}  # (step key, optimizer keys) -> FlopReport
         self._unstable: set = set()
         self._structure_version = -1
         self._structure_id = 0
         self._structures: dict = {}
+        self._params: list = []
+        self._modules: list = []
+        self._module_ids: set = set()
+        self._watch = None
         self._active = False
         self._step = _Step(self)
         self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        self._compile_safe = False
+        self._stance = None
+        self._started = False
+        self._count_next = False
+        self._seen: set = set()  # (structure, state, grad mode) of blocks started under the mode
 
     def step(self):
         """Context manager around one training step."""
@@ -129,12 +209,29 @@ class StepCounter:
             self._structure_version = _STRUCTURE_VERSION[0]
             shape = tuple(
                 (name, type(module).__name__,
-                 tuple((n, p.shape, p.requires_grad) for n, p in module.named_parameters(recurse=False)),
+                 tuple((n, p.shape) for n, p in module.named_parameters(recurse=False)),
                  tuple((n, b.shape) for n, b in module.named_buffers(recurse=False)))
                 for name, module in self.model.named_modules()
             )
             self._structure_id = self._structures.setdefault(shape, len(self._structures))
+            self._params = list(self.model.parameters())
+            self._modules = list(self.model.modules())
+            self._module_ids = {id(m) for m in self._modules}
         return self._structure_id
+
+    def _state(self) -> tuple:
+        """What changes the count without changing the structure: frozen layers, eval submodules, held grads."""
+        # accumulating into a held .grad is an add, counted under "all" only
+        held = tuple([p.grad is None for p in self._params]) if self.policy == "all" else ()
+        return (tuple([p.requires_grad for p in self._params]), held,
+                tuple([m.training for m in self._modules]))
+
+    def _watch_hook(self, module, args):
+        if self._watch is not None:
+            self._watch.remove()
+            self._watch = None
+        if module is not self.model and id(module) in self._module_ids:
+            self._bypassed = True
 
     def _pre_forward(self, module, args, kwargs):
         if not self._active:
@@ -143,85 +240,238 @@ class StepCounter:
         if self._key is not None:
             self._seq.append(sig)
             return None
-        key = (sig, module.training, torch.is_grad_enabled(), self._structure())
+        key = (sig, torch.is_grad_enabled(), self._structure(), self._state(), self._in_closure)
         self._key = key
-        if self.recount or key in self._unstable or key not in self._cache:
-            mode = CountingMode(self.policy, self.causal, meta=_on_meta(args, kwargs))
-            mode.__enter__()
-            # the tracker's global module hooks start after this module's own call began
-            mode.mod_tracker._fw_pre_hook(module, args)
-            self._mode = mode
+        # a mode started at the block's entry (a compiled model) counts this step whatever the key
+        if self._started or self.recount or key in self._unstable or key not in self._cache:
+            if self._mode is None and self._compile_safe and _torch_private.in_compiled_call():
+                # compiled kernels never reach a dispatch mode: this step cannot be counted
+                self._lost = True
+                return None
+            self._model_tally = Tally()
+            if self._mode is None:
+                self._eager()
+                mode = CountingMode(self.policy, self.causal, meta=_on_meta(args, kwargs))
+                mode.__enter__()
+                # the tracker's global module hooks start after this module's own call began
+                _torch_private.module_entered(mode, module, args)
+                self._mode = mode
+            self._route()
         return None
+
+    def _start_if_new(self):
+        """With torch.compile in use, start counting at the block's entry when the step may be new.
+
+        A compiled model drops a counting mode entered inside its compiled call (at
+        the first forward), so a step that may need counting runs eagerly, under
+        the mode, from its start. The step's input signature is known only at the
+        first forward; what is known here (structure, frozen layers, train flags,
+        grad mode) decides, and a step whose inputs alone are new is caught at the
+        block's end (a warning, and the next such step counted from its start).
+        """
+        pre = (self._structure_id, self._state(), torch.is_grad_enabled())
+        if self.recount or self._count_next or pre not in self._seen:
+            self._seen.add(pre)
+            self._count_next = False
+            self._started = True
+            self._eager()
+            self._mode = CountingMode(self.policy, self.causal, meta=_on_meta_params_of(self._params))
+            self._mode.__enter__()
+            self._route()
+
+    def _eager(self):
+        """Run the rest of a counted block eagerly: compiled kernels do not pass through the mode."""
+        if self._compile_safe and self._stance is None:
+            self._stance = torch.compiler.set_stance("force_eager")
+
+    def _route(self):
+        """Point the block's mode at the tally of the work now running."""
+        mode = self._mode
+        if mode is None:
+            return
+        if self._in_optimizer and not self._in_closure:
+            mode.in_optimizer = True
+            mode.tally = self._opt_tally if self._opt_tally is not None else Tally()
+        else:
+            mode.in_optimizer = False
+            mode.tally = self._model_tally if self._model_tally is not None else Tally()
 
     # -- optimizer ---------------------------------------------------------------
 
     def _pre_optimizer(self, optimizer, args, kwargs):
-        key = _optimizer_key(optimizer)
+        closure, rebuild = _closure_of(args, kwargs)
+        key = _optimizer_key(optimizer, closure is not None)
         self._opt_keys.append(key)
-        if self._mode is not None:
-            self._saved_tally, self._mode.tally = self._mode.tally, Tally()
-            self._mode.in_optimizer = True
-            self._opt_counting = (key, self._mode)
-        elif self.recount or key not in self._opt_cache:
-            mode = CountingMode(self.policy, self.causal)
-            mode.__enter__()
-            mode.in_optimizer = True
-            self._opt_counting = (key, mode)
+        self._in_optimizer = True
+        self._closure_calls = 0
+        count = self.recount or key in self._opt_unstable or key not in self._opt_cache
+        if count or self._mode is not None:
+            self._opt_tally = Tally()
+            self._opt_counting = key
+            if self._mode is None:
+                self._eager()
+                self._mode = CountingMode(self.policy, self.causal, meta=_on_meta_params(optimizer))
+                self._mode.__enter__()
+        self._route()
+        if closure is None:
+            return None
+        return rebuild(self._wrap(closure))
+
+    def _wrap(self, closure):
+        def counted_closure(*args, **kwargs):
+            self._closure_calls += 1
+            outer, self._in_closure = self._in_closure, True
+            self._route()
+            try:
+                return closure(*args, **kwargs)
+            finally:
+                self._in_closure = outer
+                self._route()
+
+        return counted_closure
 
     def _post_optimizer(self, optimizer, args, kwargs):
-        if self._opt_counting is None:
-            return
-        key, mode = self._opt_counting
-        self._opt_counting = None
-        self._opt_cache[key] = mode.tally
-        if mode is self._mode:
-            mode.tally, mode.in_optimizer = self._saved_tally, False
-        else:
-            mode.__exit__(None, None, None)
+        self._in_optimizer = False
+        key, calls = self._opt_keys[-1], self._closure_calls
+        if self._opt_counting is not None:
+            self._opt_cache[key] = (self._opt_tally, calls)
+            self._opt_counting = self._opt_tally = None
             self._opt_fresh = True
+            if calls > 1:
+                # the optimizer re-evaluates (LBFGS): how often, and its own work, depend on the data
+                self._opt_unstable.add(key)
+        elif self._opt_cache[key][1] != calls:
+            self._opt_unstable.add(key)
+            warnings.warn(
+                "StepCounter: the optimizer called its closure a different number of times than in the "
+                "counted step; this step's FLOPs come from that step, and later steps are recounted.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if self._model_tally is None and self._mode is not None:
+            # the mode was started for the optimizer alone
+            self._mode.__exit__(None, None, None)
+            self._mode = None
+        self._route()
 
     # -- the block ---------------------------------------------------------------
 
     def _enter(self):
+        if _ACTIVE[0] is not None:
+            raise CountError(
+                "step() entered inside another StepCounter's step(): each counter would count the other's "
+                "work too (issue 15, case 9). Use one StepCounter per block, on a module that holds every "
+                "model the step runs.")
+        _ACTIVE[0] = self
+        if not self._compile_safe and _compiling_loaded():
+            # the model may be, or become, compiled: the hook must run eagerly every step (a
+            # traced hook would run only when traced), and counted steps must run eagerly too
+            self._hook.remove()
+            self._hook = self.model.register_forward_pre_hook(
+                torch.compiler.disable(self._pre_forward), with_kwargs=True, prepend=True)
+            _install_compiled_optimizer_hooks()
+            self._compile_safe = True
+        self._structure()
+        self._bypassed = False
+        # to tell whether the model's submodules run while the model's own forward never does:
+        # a global pre-hook that removes itself at the block's first module call (the model's,
+        # normally). Not with torch.compile in use: compiled code guards on the global hooks.
+        self._watch = None if self._compile_safe else register_module_forward_pre_hook(self._watch_hook)
         self._active = True
+        self._started = False
+        self._lost = False
         self._key = None
         self._seq = []
         self._mode = None
+        self._model_tally = None
+        self._opt_tally = None
+        self._in_optimizer = False
+        self._in_closure = False
+        self._closure_calls = 0
         self._opt_keys = []
         self._opt_counting = None
         self._opt_fresh = False
-        self._opt_hooks = (
+        self._opt_hooks = () if self._compile_safe else (
             register_optimizer_step_pre_hook(self._pre_optimizer),
             register_optimizer_step_post_hook(self._post_optimizer),
         )
+        if self._compile_safe:
+            self._start_if_new()
 
     def _exit(self, failed: bool):
         for handle in self._opt_hooks:
             handle.remove()
+        if self._watch is not None:
+            self._watch.remove()
+            self._watch = None
         self._active = False
-        if self._opt_counting is not None:  # the optimizer step raised
-            key, mode = self._opt_counting
-            if mode is not self._mode:
-                mode.__exit__(None, None, None)
+        _ACTIVE[0] = None
+        if self._stance is not None:
+            self._stance.__exit__(None, None, None)  # back to the stance before the block
+            self._stance = None
         mode = self._mode
-        if mode is not None:
+        dropped = mode is not None and not _torch_private.mode_on_stack(mode)
+        if mode is not None and not dropped:
             mode.__exit__(None, None, None)
+        elif dropped:
+            _torch_private.leave_dropped(mode)
         self._mode = None
+        model_tally, self._model_tally = self._model_tally, None
+        if self._lost and not failed:
+            self._count_next = True
+            self.misses += 1
+            warnings.warn(
+                "StepCounter: this step's first forward had a new signature (new input shapes, say) and ran "
+                "inside compiled code, which the counting mode cannot see (issue 15, case 1): counter.last "
+                "is zero for this step, and the next step is counted eagerly from its start. "
+                "StepCounter(torch.compile(model)) and steps of a signature already counted are exact.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.last = FlopReport.from_tallies([], policy=self.policy, causal=self.causal)
+            return
+        if dropped and not failed:
+            # a compiled call took the mode off the stack: backward and optimizer went uncounted
+            self._count_next = True
+            self.misses += 1
+            warnings.warn(
+                "StepCounter: the model ran compiled, and its compiled call dropped the counting mode that "
+                "its first forward of a new input signature started (issue 15, case 1): this step's "
+                "backward and optimizer FLOPs are missing from counter.last; the next step is counted "
+                "eagerly from its start. Counting StepCounter(torch.compile(model)) avoids this.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            parts = [model_tally or Tally()]
+            self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
+            self._opt_counting = self._opt_tally = None
+            return
+        if self._opt_counting is not None:  # an optimizer step raised: it has no count
+            self._opt_keys.pop()
+            self._opt_counting = self._opt_tally = None
         if failed:
             return
         key = self._key
         if key is None:
             # the model never ran inside the block: only optimizer work, if any
-            parts = [self._opt_cache[k] for k in self._opt_keys]
+            if self._opt_keys or self._bypassed:
+                warnings.warn(
+                    f"StepCounter: {type(self.model).__name__}'s forward never ran in this step, yet its "
+                    "submodules ran or an optimizer stepped (issue 15, case 9): the step counts "
+                    "only optimizer work. Call the model StepCounter was given (not a submodule or its "
+                    ".forward) inside step(), or give StepCounter the module you call.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            parts = [self._opt_cache[k][0] for k in self._opt_keys]
             self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
             return
-        if mode is not None:
+        if model_tally is not None:
             self.misses += 1
-            model_tally = mode.tally
             if not self.recount:
                 self._cache[key] = (model_tally, tuple(self._seq))
                 self._reports = {k: v for k, v in self._reports.items() if k[0] != key}
-            parts = [model_tally] + [self._opt_cache[k] for k in self._opt_keys]
+            parts = [model_tally] + [self._opt_cache[k][0] for k in self._opt_keys]
             self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
             return
         model_tally, seq = self._cache[key]
@@ -241,9 +491,9 @@ class StepCounter:
         else:
             self.hits += 1
         report_key = (key, tuple(self._opt_keys))
-        report = self._reports.get(report_key)
+        report = None if self._opt_fresh else self._reports.get(report_key)
         if report is None:
-            parts = [model_tally] + [self._opt_cache[k] for k in self._opt_keys]
+            parts = [model_tally] + [self._opt_cache[k][0] for k in self._opt_keys]
             report = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
             self._reports[report_key] = report
         self.last = report

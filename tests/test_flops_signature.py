@@ -1,0 +1,75 @@
+"""The step signature sees what changes a step's count between two steps (issue 15, case 2)."""
+
+import pytest
+import torch
+from torch import nn
+
+from algoeff import StepCounter
+
+torch.set_num_threads(1)
+
+# two nn.Linear(64, 64) with Dropout between, batch 32: one layer's forward is 2 * 32 * 64 * 64 = 262,144
+LAYER = 262_144
+
+
+def _model(device):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.5), nn.Linear(64, 64)).to(device)
+
+
+def _step(counter, model, x, zero_grad=True):
+    if zero_grad:
+        model.zero_grad()  # .grad = None
+    with counter.step():
+        model(x).sum().backward()
+    return counter.last
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_freezing_a_layer_between_steps_is_a_miss(device):
+    model = _model(device)
+    counter = StepCounter(model)
+    x = torch.randn(32, 64, device=device)
+    # both weight grads, and the second layer's input grad: 3 * 262,144
+    assert _step(counter, model, x).backward == 3 * LAYER
+    model[0].requires_grad_(False)
+    # only the second layer's weight grad: nothing upstream needs a gradient (was 786,432 before the fix)
+    assert _step(counter, model, x).backward == LAYER
+    model[0].requires_grad_(True)
+    assert _step(counter, model, x).backward == 3 * LAYER
+    assert counter.hits == 1 and counter.misses == 2
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_a_submodule_switched_to_eval_is_a_miss(device):
+    model = _model(device)
+    counter = StepCounter(model, policy="all")
+    x = torch.randn(32, 64, device=device)
+    train = _step(counter, model, x).forward
+    model[1].eval()
+    evaluated = _step(counter, model, x).forward
+    # dropout in training: mask * scale, 2 per element of [32, 64] = 4,096 (was equal before the fix)
+    assert train - evaluated == 2 * 32 * 64
+    assert counter.misses == 2
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_an_input_that_requires_grad_is_a_miss(device):
+    model = _model(device)
+    counter = StepCounter(model)
+    _step(counter, model, torch.randn(32, 64, device=device))
+    x = torch.randn(32, 64, device=device, requires_grad=True)
+    # the first layer's input gradient too: 4 * 262,144 = 1,048,576 (was 786,432 before the fix)
+    assert _step(counter, model, x).backward == 4 * LAYER
+    assert counter.misses == 2
+
+
+def test_a_backward_into_held_gradients_is_a_miss():
+    model = _model("cpu")
+    counter = StepCounter(model, policy="all")
+    x = torch.randn(32, 64)
+    fresh = _step(counter, model, x).backward  # .grad was None: backward writes it
+    held = _step(counter, model, x, zero_grad=False).backward  # .grad held from the step before: backward adds into it
+    # one add per parameter: 2 * (64 * 64 + 64) = 8,320
+    assert held - fresh == 8_320
+    assert counter.misses == 2
