@@ -252,7 +252,7 @@ def test_leaderboard_cells_match_the_ledger_newest_first(bundled_site):
     for bench in ledger.used_benchmarks():
         entries = ledger.for_benchmark(bench.key)
         header, *rows = cells(site.index.parent / "benchmark" / bench.key / "index.html", "leaderboard")
-        assert header[:6] == ["#", "Frontier", "Date", "Publication", "Compute (tf-s-days)", "Compute (FLOPs)"]
+        assert header[:6] == ["#", "Frontier", "Date", "Publication", "Compute (tfs-days)", "Compute (FLOPs)"]
         assert len(rows) == len(entries)
         for row, e in zip(rows, reversed(entries)):
             assert row[2] == e.date.isoformat() and row[3].startswith(e.publication)
@@ -314,7 +314,7 @@ def test_analysis_page_is_rendered_not_dumped(bundled_site):
     page = site.index.parent / "benchmark" / "resnet50" / "analysis-2015-12-10-resnet-50.html"
     text = page.read_text(encoding="utf-8")
     assert "does not reproduce" in text and "Why it differs" in text
-    assert "17 tf-s-days" in text and "15.4 tf-s-days" in text  # listed against recomputed
+    assert "17 tfs-days" in text and "15.4 tfs-days" in text  # listed against recomputed
     assert "90 epochs" not in text or "epochs" in text
     assert "= 3.86e+09 × (1 + 2) × 1.28e+06 × 90 × 1 = 1.334e+18 FLOPs" in text  # the formula, with its numbers
     header, *rows = cells(page, "inputs-table")
@@ -361,7 +361,7 @@ def test_the_unit_is_spelled_one_way(bundled_site):
     site, _ = bundled_site
     for page in site_pages(site):
         text = page.read_text(encoding="utf-8")
-        for other in ("tfs-days", "tfs-s/days", "teraflop/s-days"):
+        for other in ("tf-s-days", "tfs-s/days", "teraflop/s-days"):
             assert other not in text, (page, other)
 
 

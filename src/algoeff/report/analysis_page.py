@@ -37,7 +37,7 @@ def formula(est) -> list[str]:
     except (KeyError, TypeError, ValueError):
         # a method whose inputs this page does not know how to spell out: the total, and the inputs below
         return [f"compute ({est.method}) = {_g(est.total_flops)} FLOPs = "
-                f"{est.total_flops / FLOPS_PER_TFS_DAY:.3g} tf-s-days, from the inputs below"]
+                f"{est.total_flops / FLOPS_PER_TFS_DAY:.3g} tfs-days, from the inputs below"]
 
 
 def _counted(est, total: str) -> list[str]:
@@ -59,7 +59,7 @@ def _formula(est) -> list[str]:
     i = est.inputs
     frac = i.get("fraction_of_run")
     tail = f" × {_g(frac)} (fraction of the run)" if frac is not None else ""
-    total = f"{_g(est.total_flops)} FLOPs = {est.total_flops / FLOPS_PER_TFS_DAY:.3g} tf-s-days"
+    total = f"{_g(est.total_flops)} FLOPs = {est.total_flops / FLOPS_PER_TFS_DAY:.3g} tfs-days"
     lines = []
     if est.method == "counting" and i.get("counted"):
         return _counted(est, total)
@@ -105,7 +105,7 @@ def write_analysis(bench, entry, row, path: Path, *, version, row_anchor: str) -
     toml_name = path.with_suffix(".toml").name
     shutil.copyfile(a.path, path.parent / toml_name)
     text, good = verdict_text(row)
-    unit = "tf-s-days" if row.unit == "tfs-days" else "FLOPs"
+    unit = "tfs-days" if row.unit == "tfs-days" else "FLOPs"
     cross = [{"label": c.label, "method": c.estimate.method, "tfs": c.estimate.total_flops / FLOPS_PER_TFS_DAY,
               "ratio": c.ratio, "note": c.note} for c in row.cross_checks]
     html = render("analysis.html", root="../../", version=version, title=f"{entry.publication}: compute analysis",

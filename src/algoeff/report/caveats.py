@@ -78,4 +78,4 @@ def benchmark_caveats(entries, fit, checks: dict, pages: dict) -> list[Caveat]:
 
 
 def _unit(unit: str) -> str:
-    return "tf-s-days" if unit == "tfs-days" else "FLOPs" if unit == "flops" else unit
+    return "tfs-days" if unit == "tfs-days" else "FLOPs" if unit == "flops" else unit

@@ -86,7 +86,7 @@ def trend_chart(entries, fit, anchors: dict, *, label: str) -> Drawn:
     for variant in VARIANTS:
         marks = [(_ord(e.date), str(anchors[id(e)][0])) for e in entries]
         chart = Chart(variant, x=x_dom, y=y_dom, x_kind="date", y_kind="log", labels=marks,
-                      x_label="publication date", y_label="training compute (tf-s-days, log)")
+                      x_label="publication date", y_label="training compute (tfs-days, log)")
         chart.axes()
         tf = FLOPS_PER_TFS_DAY
         if "band" in lines:
@@ -100,7 +100,7 @@ def trend_chart(entries, fit, anchors: dict, *, label: str) -> Drawn:
         items = []
         for e in entries:
             n, frag = anchors[id(e)]
-            title = f"{n}. {e.publication} ({e.date.isoformat()}): {e.compute_flops / tf:.3g} tf-s-days"
+            title = f"{n}. {e.publication} ({e.date.isoformat()}): {e.compute_flops / tf:.3g} tfs-days"
             chart.point(_ord(e.date), e.compute_flops / tf, cls="front" if id(e) in on else "all", title=title)
             items.append((_ord(e.date), e.compute_flops / tf, str(n), f"#{frag}", title))
         chart.number_labels(items)

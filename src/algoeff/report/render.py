@@ -60,12 +60,12 @@ def version_of(ledger, label: str, algoeff_version: str) -> Version:
 
 
 # the site spells the unit one way, as the CLI does; analyses and ledger notes use older spellings
-_UNIT_SPELLINGS = re.compile(r"(?<![\w-])(?:tfs-days|tfs-s/days|teraflop/s-days)(?![\w-])")
+_UNIT_SPELLINGS = re.compile(r"(?<![\w-])(?:tf-s-days|tfs-s/days|teraflop/s-days)(?![\w-])")
 
 
 def one_unit(text: str) -> str:
-    """``text`` with every spelling of teraflop/s-days written as tf-s-days."""
-    return _UNIT_SPELLINGS.sub("tf-s-days", text)
+    """``text`` with every spelling of teraflop/s-days written as tfs-days."""
+    return _UNIT_SPELLINGS.sub("tfs-days", text)
 
 
 def _finalize(value):
