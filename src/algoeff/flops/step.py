@@ -14,6 +14,15 @@ hit costs a hook call, a tuple of shapes and two dict lookups.
 The optimizer's share is cached apart, per optimizer and per whether its state
 is initialised (SGD-momentum's first step clones instead of updating the
 buffer), and counted inside the optimizer's own step hooks when it is new.
+
+A block has at most one counting mode, whoever starts it (the model's first
+forward or the optimizer's step), and its tally is switched between the
+model's work and the optimizer's. ``optimizer.step(closure)`` (LBFGS,
+Lightning's automatic optimization) runs forward and backward inside the
+optimizer's step: the closure is wrapped so that its work counts in its own
+phases, once, and a closure step is cached apart from plain steps. An
+optimizer that calls the closure more than once per step (LBFGS) does work
+that depends on the data, so its steps are counted every time.
 """
 
 from __future__ import annotations
@@ -66,10 +75,29 @@ def _on_meta(args, kwargs) -> bool:
     return False
 
 
-def _optimizer_key(optimizer):
+def _optimizer_key(optimizer, closure: bool):
     state = optimizer.state
     warm = bool(state) and bool(next(iter(state.values())))
-    return (id(optimizer), type(optimizer), warm, len(optimizer.param_groups))
+    return (id(optimizer), type(optimizer), warm, len(optimizer.param_groups), closure)
+
+
+def _closure_of(args, kwargs):
+    """The closure passed to ``Optimizer.step`` and how to put a wrapped one back.
+
+    The step hooks see ``args`` with the optimizer first.
+    """
+    if len(args) > 1 and args[1] is not None:
+        return args[1], lambda wrapped: ((args[0], wrapped, *args[2:]), kwargs)
+    if kwargs.get("closure") is not None:
+        return kwargs["closure"], lambda wrapped: (args, {**kwargs, "closure": wrapped})
+    return None, None
+
+
+def _on_meta_params(optimizer) -> bool:
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            return param.device.type == "meta"
+    return False
 
 
 class StepCounter:
@@ -102,7 +130,8 @@ class StepCounter:
         self.misses = 0
         self.last: FlopReport | None = None
         self._cache: dict = {}  # step key -> (model tally, signatures of later forward calls)
-        self._opt_cache: dict = {}  # optimizer key -> Tally
+        self._opt_cache: dict = {}  # optimizer key -> (Tally, closure calls in the counted step)
+        self._opt_unstable: set = set()  # optimizer keys counted every step
         self._reports: dict = {}  # (step key, optimizer keys) -> FlopReport
         self._unstable: set = set()
         self._structure_version = -1
@@ -143,42 +172,87 @@ class StepCounter:
         if self._key is not None:
             self._seq.append(sig)
             return None
-        key = (sig, module.training, torch.is_grad_enabled(), self._structure())
+        key = (sig, module.training, torch.is_grad_enabled(), self._structure(), self._in_closure)
         self._key = key
         if self.recount or key in self._unstable or key not in self._cache:
-            mode = CountingMode(self.policy, self.causal, meta=_on_meta(args, kwargs))
-            mode.__enter__()
-            # the tracker's global module hooks start after this module's own call began
-            mode.mod_tracker._fw_pre_hook(module, args)
-            self._mode = mode
+            self._model_tally = Tally()
+            if self._mode is None:
+                mode = CountingMode(self.policy, self.causal, meta=_on_meta(args, kwargs))
+                mode.__enter__()
+                # the tracker's global module hooks start after this module's own call began
+                mode.mod_tracker._fw_pre_hook(module, args)
+                self._mode = mode
+            self._route()
         return None
+
+    def _route(self):
+        """Point the block's mode at the tally of the work now running."""
+        mode = self._mode
+        if mode is None:
+            return
+        if self._in_optimizer and not self._in_closure:
+            mode.in_optimizer = True
+            mode.tally = self._opt_tally if self._opt_tally is not None else Tally()
+        else:
+            mode.in_optimizer = False
+            mode.tally = self._model_tally if self._model_tally is not None else Tally()
 
     # -- optimizer ---------------------------------------------------------------
 
     def _pre_optimizer(self, optimizer, args, kwargs):
-        key = _optimizer_key(optimizer)
+        closure, rebuild = _closure_of(args, kwargs)
+        key = _optimizer_key(optimizer, closure is not None)
         self._opt_keys.append(key)
-        if self._mode is not None:
-            self._saved_tally, self._mode.tally = self._mode.tally, Tally()
-            self._mode.in_optimizer = True
-            self._opt_counting = (key, self._mode)
-        elif self.recount or key not in self._opt_cache:
-            mode = CountingMode(self.policy, self.causal)
-            mode.__enter__()
-            mode.in_optimizer = True
-            self._opt_counting = (key, mode)
+        self._in_optimizer = True
+        self._closure_calls = 0
+        count = self.recount or key in self._opt_unstable or key not in self._opt_cache
+        if count or self._mode is not None:
+            self._opt_tally = Tally()
+            self._opt_counting = key
+            if self._mode is None:
+                self._mode = CountingMode(self.policy, self.causal, meta=_on_meta_params(optimizer))
+                self._mode.__enter__()
+        self._route()
+        if closure is None:
+            return None
+        return rebuild(self._wrap(closure))
+
+    def _wrap(self, closure):
+        def counted_closure(*args, **kwargs):
+            self._closure_calls += 1
+            outer, self._in_closure = self._in_closure, True
+            self._route()
+            try:
+                return closure(*args, **kwargs)
+            finally:
+                self._in_closure = outer
+                self._route()
+
+        return counted_closure
 
     def _post_optimizer(self, optimizer, args, kwargs):
-        if self._opt_counting is None:
-            return
-        key, mode = self._opt_counting
-        self._opt_counting = None
-        self._opt_cache[key] = mode.tally
-        if mode is self._mode:
-            mode.tally, mode.in_optimizer = self._saved_tally, False
-        else:
-            mode.__exit__(None, None, None)
+        self._in_optimizer = False
+        key, calls = self._opt_keys[-1], self._closure_calls
+        if self._opt_counting is not None:
+            self._opt_cache[key] = (self._opt_tally, calls)
+            self._opt_counting = self._opt_tally = None
             self._opt_fresh = True
+            if calls > 1:
+                # the optimizer re-evaluates (LBFGS): how often, and its own work, depend on the data
+                self._opt_unstable.add(key)
+        elif self._opt_cache[key][1] != calls:
+            self._opt_unstable.add(key)
+            warnings.warn(
+                "StepCounter: the optimizer called its closure a different number of times than in the "
+                "counted step; this step's FLOPs come from that step, and later steps are recounted.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if self._model_tally is None and self._mode is not None:
+            # the mode was started for the optimizer alone
+            self._mode.__exit__(None, None, None)
+            self._mode = None
+        self._route()
 
     # -- the block ---------------------------------------------------------------
 
@@ -187,6 +261,11 @@ class StepCounter:
         self._key = None
         self._seq = []
         self._mode = None
+        self._model_tally = None
+        self._opt_tally = None
+        self._in_optimizer = False
+        self._in_closure = False
+        self._closure_calls = 0
         self._opt_keys = []
         self._opt_counting = None
         self._opt_fresh = False
@@ -199,29 +278,28 @@ class StepCounter:
         for handle in self._opt_hooks:
             handle.remove()
         self._active = False
-        if self._opt_counting is not None:  # the optimizer step raised
-            key, mode = self._opt_counting
-            if mode is not self._mode:
-                mode.__exit__(None, None, None)
         mode = self._mode
         if mode is not None:
             mode.__exit__(None, None, None)
         self._mode = None
+        model_tally, self._model_tally = self._model_tally, None
+        if self._opt_counting is not None:  # an optimizer step raised: it has no count
+            self._opt_keys.pop()
+            self._opt_counting = self._opt_tally = None
         if failed:
             return
         key = self._key
         if key is None:
             # the model never ran inside the block: only optimizer work, if any
-            parts = [self._opt_cache[k] for k in self._opt_keys]
+            parts = [self._opt_cache[k][0] for k in self._opt_keys]
             self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
             return
-        if mode is not None:
+        if model_tally is not None:
             self.misses += 1
-            model_tally = mode.tally
             if not self.recount:
                 self._cache[key] = (model_tally, tuple(self._seq))
                 self._reports = {k: v for k, v in self._reports.items() if k[0] != key}
-            parts = [model_tally] + [self._opt_cache[k] for k in self._opt_keys]
+            parts = [model_tally] + [self._opt_cache[k][0] for k in self._opt_keys]
             self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
             return
         model_tally, seq = self._cache[key]
@@ -241,9 +319,9 @@ class StepCounter:
         else:
             self.hits += 1
         report_key = (key, tuple(self._opt_keys))
-        report = self._reports.get(report_key)
+        report = None if self._opt_fresh else self._reports.get(report_key)
         if report is None:
-            parts = [model_tally] + [self._opt_cache[k] for k in self._opt_keys]
+            parts = [model_tally] + [self._opt_cache[k][0] for k in self._opt_keys]
             report = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
             self._reports[report_key] = report
         self.last = report
