@@ -11,6 +11,9 @@ hits every mode alike:
     lightning  throughput  with Lightning's ThroughputMonitor (flops_per_batch from measure_flops)
     hf         plain, control, callback    the same for transformers.Trainer.train
 
+Then single steps of the same model, plain and inside the callbacks' blocks,
+taken in turn (the callbacks' own cost a step, without framework noise).
+
 Each run's time is its training loop alone (on_train_start to on_train_end,
 taken by the same small timing callback in every mode, so set-up is left
 out). Reports the median time of each mode and the median over repeats of
@@ -22,8 +25,11 @@ the paired ratio mode / plain.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import importlib.util
 import json
+import os
 import pathlib
 import statistics
 import tempfile
@@ -109,6 +115,67 @@ def hf_run(mode, example, train, val, args, tmp) -> float:
     return timer.seconds
 
 
+def interleaved_steps(batch_size: int, steps: int) -> dict:
+    """Median seconds of one closure step, plain and inside the callbacks' blocks, taken in turn.
+
+    The callbacks' own work on each step (opening and closing the tracker's
+    block, the counter's hooks and cache lookup) on the examples' model, with
+    Lightning's way of stepping (optimizer.step(closure)); without the
+    framework around it, so the ratio is an upper bound on the callbacks' share
+    of a framework step.
+    """
+    from algoeff import Target
+    from algoeff.integrations.common import TrackedRun
+
+    example = _example("lightning_mnist1d")
+    models = {mode: example.CNN() for mode in ("plain", "control", "callback")}
+    optimizers = {mode: torch.optim.Adam(m.parameters(), lr=1e-2) for mode, m in models.items()}
+    run = TrackedRun(models["callback"], Target("val_acc", 2.0), store=None, run_name=None, config={},
+                     policy="matmul", causal="full", recount=False, peak_flops=None)
+    x, y = torch.randn(batch_size, 1, 40), torch.randint(0, 10, (batch_size,))
+    times = {mode: [] for mode in models}
+    modes = tuple(models)
+    for i in range(steps + 10):
+        for mode in modes[i % 3:] + modes[: i % 3]:
+            model, optimizer = models[mode], optimizers[mode]
+
+            def closure():
+                optimizer.zero_grad()
+                loss = nn.functional.cross_entropy(model(x), y)
+                loss.backward()
+                return loss
+
+            start = time.perf_counter()
+            if mode == "callback":
+                run.begin_train()
+                optimizer.step(closure)
+                run.end_train()
+            else:
+                optimizer.step(closure)
+            if i >= 10:  # the first steps warm up and count the step
+                times[mode].append(time.perf_counter() - start)
+    run.finish()
+    medians = {mode: statistics.median(t) for mode, t in times.items()}
+    return {"median_step_seconds": medians,
+            "ratio": {mode: medians[mode] / medians["plain"] for mode in ("control", "callback")},
+            "callback_us_per_step": 1e6 * (medians["callback"] - medians["plain"])}
+
+
+def _flops_per_step(batch_size: int) -> dict:
+    """One training step as algoeff counts it and as ThroughputMonitor is told it by measure_flops."""
+    from lightning.fabric.utilities.throughput import measure_flops
+
+    from algoeff import count_flops
+
+    example = _example("lightning_mnist1d")
+    x, y = torch.randn(batch_size, 1, 40), torch.randint(0, 10, (batch_size,))
+    ours = count_flops(example.CNN().net, x, train=True, loss_fn=lambda out: nn.functional.cross_entropy(out, y)).total
+    with torch.device("meta"):
+        meta = example.CNN()
+        xm = torch.randn(batch_size, 1, 40)
+    return {"algoeff": int(ours), "measure_flops": int(measure_flops(meta, lambda: meta(xm), lambda out: out.sum()))}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
@@ -117,6 +184,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--frameworks", default="lightning,hf")
+    parser.add_argument("--interleaved-steps", type=int, default=500, help="single steps per mode, taken in turn")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -131,18 +199,21 @@ def main(argv=None) -> dict:
         "hf": (hf_run, "hf_mnist1d", ("plain", "control", "callback")),
     }
     results = {"steps": args.steps, "eval_every": args.eval_every, "batch_size": args.batch_size,
-               "repeats": args.repeats, "torch_threads": 1}
+               "repeats": args.repeats, "torch_threads": 1, "load_average_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         for framework in args.frameworks.split(","):
             run, name, modes = plans[framework]
             example = _example(name)
             train, val = example.mnist1d(args.samples, 0)
-            run(modes[0], example, train, val, args, pathlib.Path(tmp) / "warm")  # imports, allocator warm-up
+            with contextlib.redirect_stdout(io.StringIO()):  # imports, allocator warm-up
+                run(modes[0], example, train, val, args, pathlib.Path(tmp) / "warm")
             times = {mode: [] for mode in modes}
             for repeat in range(args.repeats):
                 order = modes[repeat % len(modes):] + modes[: repeat % len(modes)]
                 for mode in order:
-                    times[mode].append(run(mode, example, train, val, args, pathlib.Path(tmp) / f"{framework}{repeat}"))
+                    with contextlib.redirect_stdout(io.StringIO()):  # the frameworks' banners and log lines
+                        seconds = run(mode, example, train, val, args, pathlib.Path(tmp) / f"{framework}{repeat}")
+                    times[mode].append(seconds)
             medians = {mode: statistics.median(t) for mode, t in times.items()}
             ratios = {mode: statistics.median(t / p for t, p in zip(times[mode], times["plain"]))
                       for mode in modes if mode != "plain"}
@@ -153,8 +224,24 @@ def main(argv=None) -> dict:
                 for mode in modes:
                     ratio = "" if mode == "plain" else f"  {ratios[mode]:.3f}x plain"
                     print(f"  {mode:<11}{medians[mode]:8.3f} s  {1e3 * medians[mode] / args.steps:6.2f} ms/step{ratio}")
+    results["interleaved"] = interleaved_steps(args.batch_size, args.interleaved_steps)
+    results["load_average_after"] = os.getloadavg()[0]
+    if "lightning" in results:
+        results["lightning"]["flops_per_step"] = _flops_per_step(args.batch_size)
     if args.json:
         print(json.dumps(results, indent=2))
+    else:
+        inter = results["interleaved"]
+        print(f"interleaved single steps (optimizer.step(closure), no framework), median of {args.interleaved_steps}:")
+        for mode, seconds in inter["median_step_seconds"].items():
+            ratio = "" if mode == "plain" else f"  {inter['ratio'][mode]:.3f}x plain"
+            print(f"  {mode:<11}{1e3 * seconds:8.3f} ms/step{ratio}")
+        print(f"  the callbacks' own work: {inter['callback_us_per_step']:.0f} us a step")
+        print(f"load average {results['load_average_before']:.1f} before, {results['load_average_after']:.1f} after")
+        if "lightning" in results:
+            figures = results["lightning"]["flops_per_step"]
+            print(f"FLOPs a step: algoeff {figures['algoeff']:,}; ThroughputMonitor's measure_flops "
+                  f"{figures['measure_flops']:,} (forward and backward on meta)")
     return results
 
 
