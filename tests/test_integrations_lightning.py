@@ -143,6 +143,10 @@ def test_figures_reach_the_csv_logger(run):
     assert {"algoeff/train_flops", "algoeff/eval_flops", "algoeff/compute_to_target", "val_acc"} <= columns
     crossings = [float(r["algoeff/compute_to_target"]) for r in rows if r["algoeff/compute_to_target"]]
     assert crossings and crossings[-1] == callback.summary["compute_to_target"]
+    # on the step Lightning gives the validation that reached the target
+    first = next(r for r in rows if r["algoeff/compute_to_target"])
+    reached = next(r for r in rows if r["val_acc"] and float(r["val_acc"]) >= 0.95)
+    assert first["step"] == reached["step"]
     train_flops = [float(r["algoeff/train_flops"]) for r in rows if r["algoeff/train_flops"]]
     assert max(train_flops) == callback.summary["total_flops"]
     assert "algoeff/mfu" not in columns  # a CPU has no peak in the hardware catalog

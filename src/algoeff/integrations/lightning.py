@@ -47,6 +47,12 @@ def _precision(trainer) -> str:
     return "fp32" if torch.get_float32_matmul_precision() == "highest" else "tf32"
 
 
+def _log_step(trainer) -> int:
+    # the step Lightning gives its own metrics (batches that stepped, counted after validation), so
+    # algoeff/* share val_acc's rows and x-axis; no public name for it, global_step if it moves
+    return getattr(getattr(trainer.fit_loop, "epoch_loop", None), "_batches_that_stepped", trainer.global_step)
+
+
 class ComputeToTarget(pl.Callback):
     """Count a Lightning run's training compute until it reaches ``target``.
 
@@ -154,7 +160,7 @@ class ComputeToTarget(pl.Callback):
         every = max(1, trainer.log_every_n_steps)
         if tracker.steps > self._step_at_start and tracker.steps % every == 0:
             for logger in trainer.loggers:
-                logger.log_metrics({"algoeff/train_flops": float(tracker.total_flops)}, step=trainer.global_step)
+                logger.log_metrics({"algoeff/train_flops": float(tracker.total_flops)}, step=_log_step(trainer))
 
     # -- validation ---------------------------------------------------------------
 
@@ -178,4 +184,4 @@ class ComputeToTarget(pl.Callback):
     def _log(self, trainer):
         metrics = self.run.logged()
         for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+            logger.log_metrics(metrics, step=_log_step(trainer))
