@@ -16,8 +16,10 @@ taken in turn (the callbacks' own cost a step, without framework noise).
 
 Each run's time is its training loop alone (on_train_start to on_train_end,
 taken by the same small timing callback in every mode, so set-up is left
-out). Reports the median time of each mode and the median over repeats of
-the paired ratio mode / plain.
+out), on the wall clock and in process CPU time (on a shared machine the
+wall clock also counts waiting for a core; CPU time does not). Reports the
+median time of each mode and the median over repeats of the paired ratio
+mode / plain.
 
     python benchmarks/bench_integrations.py [--steps 200] [--repeats 7] [--json]
 """
@@ -49,7 +51,7 @@ def _example(name):
     return module
 
 
-def lightning_run(mode, example, train, val, args, tmp) -> float:
+def lightning_run(mode, example, train, val, args, tmp) -> tuple[float, float]:
     import lightning.pytorch as L
     from lightning.fabric.utilities.throughput import measure_flops
     from lightning.pytorch.callbacks import ThroughputMonitor
@@ -59,10 +61,10 @@ def lightning_run(mode, example, train, val, args, tmp) -> float:
 
     class Timer(L.Callback):
         def on_train_start(self, trainer, pl_module):
-            self.start = time.perf_counter()
+            self.start = (time.perf_counter(), time.process_time())
 
         def on_train_end(self, trainer, pl_module):
-            self.seconds = time.perf_counter() - self.start
+            self.seconds = (time.perf_counter() - self.start[0], time.process_time() - self.start[1])
 
     timer = Timer()
     callbacks = [timer]
@@ -86,7 +88,7 @@ def lightning_run(mode, example, train, val, args, tmp) -> float:
     return timer.seconds
 
 
-def hf_run(mode, example, train, val, args, tmp) -> float:
+def hf_run(mode, example, train, val, args, tmp) -> tuple[float, float]:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from algoeff import Target
@@ -94,10 +96,10 @@ def hf_run(mode, example, train, val, args, tmp) -> float:
 
     class Timer(TrainerCallback):
         def on_train_begin(self, *a, **k):
-            self.start = time.perf_counter()
+            self.start = (time.perf_counter(), time.process_time())
 
         def on_train_end(self, *a, **k):
-            self.seconds = time.perf_counter() - self.start
+            self.seconds = (time.perf_counter() - self.start[0], time.process_time() - self.start[1])
 
     timer = Timer()
     callbacks = [timer]
@@ -116,7 +118,7 @@ def hf_run(mode, example, train, val, args, tmp) -> float:
 
 
 def interleaved_steps(batch_size: int, steps: int) -> dict:
-    """Median seconds of one closure step, plain and inside the callbacks' blocks, taken in turn.
+    """Median CPU seconds of one closure step, plain and inside the callbacks' blocks, taken in turn.
 
     The callbacks' own work on each step (opening and closing the tracker's
     block, the counter's hooks and cache lookup) on the examples' model, with
@@ -145,7 +147,7 @@ def interleaved_steps(batch_size: int, steps: int) -> dict:
                 loss.backward()
                 return loss
 
-            start = time.perf_counter()
+            start = time.process_time()
             if mode == "callback":
                 run.begin_train()
                 optimizer.step(closure)
@@ -153,7 +155,7 @@ def interleaved_steps(batch_size: int, steps: int) -> dict:
             else:
                 optimizer.step(closure)
             if i >= 10:  # the first steps warm up and count the step
-                times[mode].append(time.perf_counter() - start)
+                times[mode].append(time.process_time() - start)
     run.finish()
     medians = {mode: statistics.median(t) for mode, t in times.items()}
     return {"median_step_seconds": medians,
@@ -207,23 +209,31 @@ def main(argv=None) -> dict:
             train, val = example.mnist1d(args.samples, 0)
             with contextlib.redirect_stdout(io.StringIO()):  # imports, allocator warm-up
                 run(modes[0], example, train, val, args, pathlib.Path(tmp) / "warm")
-            times = {mode: [] for mode in modes}
+            times = {clock: {mode: [] for mode in modes} for clock in ("wall", "cpu")}
             for repeat in range(args.repeats):
                 order = modes[repeat % len(modes):] + modes[: repeat % len(modes)]
                 for mode in order:
                     with contextlib.redirect_stdout(io.StringIO()):  # the frameworks' banners and log lines
-                        seconds = run(mode, example, train, val, args, pathlib.Path(tmp) / f"{framework}{repeat}")
-                    times[mode].append(seconds)
-            medians = {mode: statistics.median(t) for mode, t in times.items()}
-            ratios = {mode: statistics.median(t / p for t, p in zip(times[mode], times["plain"]))
-                      for mode in modes if mode != "plain"}
-            results[framework] = {"median_seconds": medians, "median_paired_ratio": ratios, "seconds": times}
+                        wall, cpu = run(mode, example, train, val, args, pathlib.Path(tmp) / f"{framework}{repeat}")
+                    times["wall"][mode].append(wall)
+                    times["cpu"][mode].append(cpu)
+            results[framework] = {}
+            for clock, by_mode in times.items():
+                medians = {mode: statistics.median(t) for mode, t in by_mode.items()}
+                ratios = {mode: statistics.median(t / p for t, p in zip(by_mode[mode], by_mode["plain"]))
+                          for mode in modes if mode != "plain"}
+                results[framework][clock] = {"median_seconds": medians, "median_paired_ratio": ratios,
+                                             "seconds": by_mode}
             if not args.json:
                 print(f"{framework}: {args.steps} steps, validation every {args.eval_every}, "
-                      f"median of {args.repeats} paired runs")
+                      f"median of {args.repeats} paired runs (wall clock | process CPU time)")
+                wall, cpu = results[framework]["wall"], results[framework]["cpu"]
                 for mode in modes:
-                    ratio = "" if mode == "plain" else f"  {ratios[mode]:.3f}x plain"
-                    print(f"  {mode:<11}{medians[mode]:8.3f} s  {1e3 * medians[mode] / args.steps:6.2f} ms/step{ratio}")
+                    line = f"  {mode:<11}{wall['median_seconds'][mode]:7.3f} s"
+                    line += "" if mode == "plain" else f" {wall['median_paired_ratio'][mode]:6.3f}x"
+                    line = f"{line:<30}| {cpu['median_seconds'][mode]:7.3f} s"
+                    line += "" if mode == "plain" else f" {cpu['median_paired_ratio'][mode]:6.3f}x"
+                    print(line)
     results["interleaved"] = interleaved_steps(args.batch_size, args.interleaved_steps)
     results["load_average_after"] = os.getloadavg()[0]
     if "lightning" in results:
@@ -232,7 +242,7 @@ def main(argv=None) -> dict:
         print(json.dumps(results, indent=2))
     else:
         inter = results["interleaved"]
-        print(f"interleaved single steps (optimizer.step(closure), no framework), median of {args.interleaved_steps}:")
+        print(f"interleaved single steps (optimizer.step(closure), no framework), CPU time, median of {args.interleaved_steps}:")
         for mode, seconds in inter["median_step_seconds"].items():
             ratio = "" if mode == "plain" else f"  {inter['ratio'][mode]:.3f}x plain"
             print(f"  {mode:<11}{1e3 * seconds:8.3f} ms/step{ratio}")
