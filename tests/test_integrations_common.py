@@ -75,3 +75,22 @@ def test_record_skips_non_numbers_and_names_what_was_logged():
     with pytest.raises(TrackError, match=r"'val_acc' was not logged here; logged: acc, loss, val_acc_epoch\. "
                                          r"Did you mean Target\('val_acc_epoch'"):
         run.record({"acc": 0.1, "loss": 1.0, "val_acc_epoch": 0.2, "note": "n/a"}, where="here")
+
+
+def test_tracker_step_ends_step_counts_micro_batches_into_one_step():
+    from algoeff import ComputeTracker
+
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    tracker = ComputeTracker(model, Target("val_acc", 0.5))
+    for micro in range(3):  # three micro-batches, the optimizer steps after the last
+        with tracker.step(ends_step=micro == 2):
+            model(torch.randn(8, 4)).sum().backward()
+            if micro == 2:
+                optimizer.step()
+    # each micro-batch: forward 2 * 8 * 4 * 2 = 128, weight gradient 128
+    assert tracker.steps == 1 and tracker.total_flops == 3 * 256
+    assert tracker.flops_per_step == 3 * 256 and tracker.examples == 24
+    with pytest.raises(TrackError, match=r"ends_step == 'yes', must be True, False or None\."):
+        with tracker.step(ends_step="yes"):
+            pass
