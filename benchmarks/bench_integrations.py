@@ -12,7 +12,8 @@ hits every mode alike:
     hf         plain, control, callback    the same for transformers.Trainer.train
 
 Then single steps of the same model, plain and inside the callbacks' blocks,
-taken in turn (the callbacks' own cost a step, without framework noise).
+taken in turn (the callbacks' own cost a step, without framework noise), and
+the CPU cost of one block alone around a tiny forward.
 
 Each run's time is its training loop alone (on_train_start to on_train_end,
 taken by the same small timing callback in every mode, so set-up is left
@@ -163,6 +164,42 @@ def interleaved_steps(batch_size: int, steps: int) -> dict:
             "callback_us_per_step": 1e6 * (medians["callback"] - medians["plain"])}
 
 
+def block_cost(repeats: int = 7, calls: int = 3000) -> dict:
+    """CPU microseconds of the callbacks' per-batch work alone: open and close a block around one forward.
+
+    A tiny Linear forward with and without the TrackedRun block around it
+    (the counter's cache hit, the tracker's and the callbacks' bookkeeping),
+    median of ``repeats`` loops of ``calls``: small enough to time on a busy machine.
+    """
+    from algoeff import Target
+    from algoeff.integrations.common import TrackedRun
+
+    model = nn.Linear(4, 2)
+    run = TrackedRun(model, Target("val_acc", 2.0), store=None, run_name=None, config={},
+                     policy="matmul", causal="full", recount=False, peak_flops=None)
+    x = torch.randn(2, 4)
+
+    def per_call(fn):
+        loops = []
+        for _ in range(repeats):
+            start = time.process_time()
+            for _ in range(calls):
+                fn()
+            loops.append((time.process_time() - start) / calls)
+        return statistics.median(loops)
+
+    def in_block():
+        run.begin_train()
+        model(x)
+        run.end_train()
+
+    with torch.no_grad():
+        in_block()  # the one counted step
+        plain, blocked = per_call(lambda: model(x)), per_call(in_block)
+    run.finish()
+    return {"forward_us": 1e6 * plain, "forward_in_block_us": 1e6 * blocked, "block_us": 1e6 * (blocked - plain)}
+
+
 def _flops_per_step(batch_size: int) -> dict:
     """One training step as algoeff counts it and as ThroughputMonitor is told it by measure_flops."""
     from lightning.fabric.utilities.throughput import measure_flops
@@ -235,6 +272,7 @@ def main(argv=None) -> dict:
                     line += "" if mode == "plain" else f" {cpu['median_paired_ratio'][mode]:6.3f}x"
                     print(line)
     results["interleaved"] = interleaved_steps(args.batch_size, args.interleaved_steps)
+    results["block"] = block_cost()
     results["load_average_after"] = os.getloadavg()[0]
     if "lightning" in results:
         results["lightning"]["flops_per_step"] = _flops_per_step(args.batch_size)
@@ -247,6 +285,8 @@ def main(argv=None) -> dict:
             ratio = "" if mode == "plain" else f"  {inter['ratio'][mode]:.3f}x plain"
             print(f"  {mode:<11}{1e3 * seconds:8.3f} ms/step{ratio}")
         print(f"  the callbacks' own work: {inter['callback_us_per_step']:.0f} us a step")
+        block = results["block"]
+        print(f"one block alone (CPU): {block['block_us']:.1f} us around a {block['forward_us']:.1f} us Linear forward")
         print(f"load average {results['load_average_before']:.1f} before, {results['load_average_after']:.1f} after")
         if "lightning" in results:
             figures = results["lightning"]["flops_per_step"]
