@@ -280,7 +280,8 @@ def main(argv=None) -> dict:
         print(json.dumps(results, indent=2))
     else:
         inter = results["interleaved"]
-        print(f"interleaved single steps (optimizer.step(closure), no framework), CPU time, median of {args.interleaved_steps}:")
+        print("interleaved single steps (optimizer.step(closure), no framework), CPU time, "
+              f"median of {args.interleaved_steps}:")
         for mode, seconds in inter["median_step_seconds"].items():
             ratio = "" if mode == "plain" else f"  {inter['ratio'][mode]:.3f}x plain"
             print(f"  {mode:<11}{1e3 * seconds:8.3f} ms/step{ratio}")
