@@ -71,7 +71,8 @@ def accuracy(prediction) -> dict:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=0.6, help="eval_accuracy to reach (validation split)")
-    parser.add_argument("--samples", type=int, default=4000, help="MNIST-1D examples (80%% train; 20%% of those validate)")
+    parser.add_argument("--samples", type=int, default=4000,
+                        help="MNIST-1D examples (80%% train; 20%% of those validate)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--eval-every", type=int, default=25, help="optimizer steps between evaluations")

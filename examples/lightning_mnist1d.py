@@ -67,7 +67,8 @@ class CNN(L.LightningModule):
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=0.6, help="validation accuracy to reach")
-    parser.add_argument("--samples", type=int, default=4000, help="MNIST-1D examples (80%% train; 20%% of those validate)")
+    parser.add_argument("--samples", type=int, default=4000,
+                        help="MNIST-1D examples (80%% train; 20%% of those validate)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--val-every", type=int, default=25, help="training batches between validations")
