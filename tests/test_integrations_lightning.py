@@ -221,3 +221,14 @@ def test_bad_arguments(bad, message):
     kwargs = {"stop_on_target": "yes"} if isinstance(bad, Target) else {}
     with pytest.raises(TrackError, match=message):
         ComputeToTarget(bad, **kwargs)
+
+
+def test_sanity_check_counts_as_evaluation_and_validate_after_fit_is_left_alone():
+    callback = ComputeToTarget(Target("val_acc", 1.01))
+    trainer, module = _fit(callback, max_epochs=1, num_sanity_val_steps=1)
+    summary = callback.summary
+    # the sanity check's one validation batch is compute spent, but it makes no point
+    assert summary["points"] == 1
+    assert summary["eval_flops"] == count_flops(_net(), XV).total * 2
+    trainer.validate(module, _loaders()[1], verbose=False)  # after fit: not part of the run
+    assert callback.summary == summary and callback.tracker.status == "finished"
