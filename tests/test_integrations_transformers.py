@@ -199,3 +199,13 @@ def test_version_outside_the_supported_range(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "4.30.2")
     with pytest.raises(TrackError, match=r"supports transformers >=4.44,<6; found transformers 4.30.2"):
         ComputeToTarget(Target("eval_accuracy", 0.9))
+
+
+def test_evaluate_after_train_is_left_alone(tmp_path):
+    callback = ComputeToTarget(Target("eval_accuracy", 1.01))
+    trainer = _trainer(tmp_path, [callback], max_steps=2)
+    trainer.train()
+    summary = dict(callback.summary)
+    assert summary["points"] == 1 and summary["eval_flops"] == _per_evaluation()
+    trainer.evaluate()  # after train(): not part of the run, and the model keeps no algoeff hook
+    assert callback.summary == summary and callback.tracker.status == "finished"
