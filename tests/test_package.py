@@ -15,7 +15,7 @@ SRC = pathlib.Path(algoeff.__file__).parent
 
 # Each layer may import itself and the layers listed before it, never one after it.
 LAYERS = ["units", "errors", "files", "flops", "estimate", "ledger", "trend", "track",
-          "workloads", "study", "records", "report", "cli"]
+          "integrations", "workloads", "study", "records", "report", "cli"]
 
 
 @pytest.mark.parametrize("name", sorted(algoeff._EXPORTS))
@@ -91,5 +91,15 @@ def test_ledger_and_trend_commands_do_not_import_torch():
             "    assert main(['trend', '--benchmark', 'alexnet', '--json']) == 0\n"
             "    assert main(['estimate', 'hardware', '--device', 'V100', '--count', '1', '--hours', '1']) == 0\n"
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_import_algoeff_never_imports_a_trainer_framework():
+    # the integrations import lightning / transformers only when their own module is imported
+    code = ("import sys, algoeff, algoeff.integrations, algoeff.track\n"
+            "[getattr(algoeff, name) for name in algoeff.__all__]\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'lightning', 'pytorch_lightning', "
+            "'transformers', 'accelerate'}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

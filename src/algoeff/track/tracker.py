@@ -183,6 +183,8 @@ class ComputeTracker:
         self._in_step = False
         self._in_eval = False
         self._step_examples = 0
+        self._step_flops = 0  # the last ended step's FLOPs, every micro-batch of it
+        self._open_step_flops = 0
         self._hook = model.register_forward_pre_hook(self._count_examples, with_kwargs=True)
         self._start = time.perf_counter()
 
@@ -213,9 +215,17 @@ class ComputeTracker:
             raise TrackError(f"{what} after finish() (run status {self.status!r}).")
 
     @contextlib.contextmanager
-    def step(self, *, examples: int | None = None):
-        """Count one training step: forward, backward and optimizer.step() inside the block."""
+    def step(self, *, examples: int | None = None, ends_step: bool | None = True):
+        """Count one training step: forward, backward and optimizer.step() inside the block.
+
+        ``ends_step=False`` marks a micro-batch of gradient accumulation whose
+        optimizer step comes in a later block: its FLOPs and examples count, the
+        step count advances only at the block that ends the step. ``None`` ends
+        the step if an optimizer stepped inside the block.
+        """
         self._check_open("step()")
+        if ends_step is not None and not isinstance(ends_step, bool):
+            raise TrackError(f"ends_step == {ends_step!r}, must be True, False or None.")
         if examples is not None:
             examples = _count(examples, "examples")
         if self._in_step:
@@ -224,17 +234,27 @@ class ComputeTracker:
             raise TrackError("step() entered inside evaluate(); train between evaluations, or its FLOPs "
                              "would count as both training and evaluation.")
         self._in_step, self._step_examples = True, 0
+        stepped, handle = [], None
+        if ends_step is None:
+            from torch.optim.optimizer import register_optimizer_step_post_hook
+
+            handle = register_optimizer_step_post_hook(lambda *args: stepped.append(True))
         try:
             with self._counter.step():
                 yield self
         finally:
             self._in_step = False
+            if handle is not None:
+                handle.remove()
         # only a step that completed is counted
         self._local["flops"] += int(self._counter.last.total)
+        self._open_step_flops += int(self._counter.last.total)
         if examples is None:
             examples = self.examples_per_step if self.examples_per_step is not None else self._step_examples
         self._local["examples"] += examples
-        self.steps += 1
+        if ends_step or (ends_step is None and stepped):
+            self.steps += 1
+            self._step_flops, self._open_step_flops = self._open_step_flops, 0
 
     @contextlib.contextmanager
     def evaluate(self):
@@ -361,7 +381,7 @@ class ComputeTracker:
     @property
     def flops_per_step(self) -> int | None:
         """The last step's FLOPs on this rank (None before the first step)."""
-        return None if self.steps == 0 else int(self._counter.last.total)
+        return None if self.steps == 0 else self._step_flops
 
     @property
     def compute_to_target(self) -> int | None:
