@@ -247,6 +247,19 @@ def test_every_recipe_builds_and_trains_one_step(name):
         assert any(g.abs().sum() > 0 for g in grads), recipe.name
 
 
+@pytest.mark.parametrize("name", SMALL)
+@pytest.mark.parametrize("width", [8, 12, 16])
+def test_alexnet_keeps_alexnets_proportions_a_small_fc_head(name, width):
+    # the real AlexNet: 58.6M of 724M forward multiply-adds in its FC head, 8%
+    wl = get_workload(name)
+    model = wl.build_model(wl.resolve_config(wl.recipe("alexnet-2012"), {"width": width})).eval()
+    report = algoeff.count_flops(model, torch.zeros(1, *wl.input_shape))
+    head = report.by_module["AlexNet.classifier"] / report.total
+    assert 0.03 < head < 0.10
+    convs = [m for m in model.features if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+    assert [m.out_channels for m in convs] == [width, round(8 * width / 3), 4 * width, 4 * width, round(8 * width / 3)]
+
+
 def test_channel_shuffle_interleaves_groups():
     from algoeff.workloads.models import _ChannelShuffle
 
