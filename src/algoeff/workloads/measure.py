@@ -168,7 +168,7 @@ def select(configs: list[dict], results: list[list[dict]], *, rule: str) -> dict
             best = min(reaching, key=lambda r: (r["median_compute_to_target_flops"], -r["seeds_reached"], r["index"]))
         else:
             best = max(rows, key=lambda r: (r["median_final_validation_accuracy"], -r["index"]))
-    return {"selected": best["index"], "rule": rule, "configs": rows}
+    return {"selected_index": best["index"], "rule": rule, "configs": rows}
 
 
 def tune(workload, recipe, *, seeds=TUNING_SEEDS, target: Target | None = None, workers: int = 1,
@@ -180,7 +180,7 @@ def tune(workload, recipe, *, seeds=TUNING_SEEDS, target: Target | None = None, 
     flat = run_jobs(workload, jobs, workers=workers, cache=cache, target=None if full else target, progress=progress)
     results = [flat[i * len(seeds):(i + 1) * len(seeds)] for i in range(len(configs))]
     chosen = select(configs, results, rule="final" if full else "compute")
-    point = {k: configs[chosen["selected"]][k] for k in recipe.grid}
+    point = {k: configs[chosen["selected_index"]][k] for k in recipe.grid}
     return {"recipe": recipe.name, "role": recipe.role, "seeds": list(seeds), "selected": point, **chosen}
 
 
@@ -266,7 +266,7 @@ def _print_text(out: dict):
     for tuned in ([out["baseline_tuning"]] if "baseline_tuning" in out else []) + out["tuning"]:
         print(f"\n{tuned['recipe']} ({tuned['role']}), rule {tuned['rule']}, seeds {tuned['seeds']}:")
         for row in tuned["configs"]:
-            mark = "*" if row["index"] == tuned["selected"] else " "
+            mark = "*" if row["index"] == tuned["selected_index"] else " "
             point = {k: row["config"][k] for k in tuned["selected"]}
             ctt = row["median_compute_to_target_flops"]
             print(f" {mark} {json.dumps(point)}: median compute-to-target {ctt:.3g} ({row['seeds_reached']}/{row['seeds']} reached), "
