@@ -15,9 +15,10 @@ The procedure (AlgoPerf style; selection on validation, test only reported):
    new validation target; the selected configuration is the one with the
    lowest median validation compute-to-target among those where at least
    half the seeds reach it (a seed that never reaches counts as +inf, the
-   lower middle value of two when one is censored; ties go to more seeds
-   reached, then to the earlier in the grid); when none reaches, the highest
-   median final validation accuracy.
+   lower middle value of two when one is censored; ties go to the earlier in
+   the grid); when none reaches, the highest median final validation
+   accuracy. This is the study's own tuning rule (study/aggregate.py), so the
+   study's tuning phase selects the same configurations from the same trials.
 
 Seeds never overlap: report seeds are 0..N-1, tuning 1000.., targets 2000...
 Trials are deterministic per configuration and seed, so the study's tuning
@@ -165,7 +166,7 @@ def select(configs: list[dict], results: list[list[dict]], *, rule: str) -> dict
     else:
         reaching = [r for r in rows if 2 * r["seeds_reached"] >= r["seeds"] and r["seeds_reached"] > 0]
         if reaching:
-            best = min(reaching, key=lambda r: (r["median_compute_to_target_flops"], -r["seeds_reached"], r["index"]))
+            best = min(reaching, key=lambda r: (r["median_compute_to_target_flops"], r["index"]))
         else:
             best = max(rows, key=lambda r: (r["median_final_validation_accuracy"], -r["index"]))
     return {"selected_index": best["index"], "rule": rule, "configs": rows}
