@@ -103,14 +103,16 @@ def run_jobs(workload, jobs: list[tuple], *, workers: int = 1, cache: Path | Non
     keys = [_job_key(workload.name, job, target_dict) for job in jobs]
     todo = [(k, job) for k, job in zip(keys, jobs) if k not in done]
     scored = workload if target is None else _with_target(workload, target)
+    count = [len(keys) - len(todo)]
 
     def finished(key, result):
         done[key] = result
+        count[0] += 1
         if cache is not None:
             with cache.open("a") as fh:
                 fh.write(json.dumps({"key": key, "result": result}) + "\n")
         if progress is not None:
-            progress(len(done), len(keys), result)
+            progress(count[0], len(keys), result)
 
     if workers <= 1:
         for key, job in todo:
