@@ -195,7 +195,8 @@ def _run(args) -> int:
     print(f"table: {result.out / data['table']}")
     for path in data["plots"].values():
         print(f"plot: {result.out / path}")
-    print(f"ledger: {result.out / data['ledger']}")
+    print(f"ledger: {result.out / data['ledger']}" if data.get("ledger") else
+          "ledger: none (no reference compute to publish)")
     print(f"results: {result.out / 'results.json'}")
     return 0
 

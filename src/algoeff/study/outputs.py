@@ -303,21 +303,25 @@ def plot_sensitivity(data: dict, path: Path) -> Path:
     if best:
         top.plot([b[0] for b in best], [b[1] for b in best], "s--", color="C2", label="best-so-far fit")
     top.set_ylabel("doubling time (months)")
-    top.set_yscale("log")
+    if any(r["doubling_time_months"] for r in rows):
+        top.set_yscale("log")
+        top.legend(fontsize=7)
+    else:
+        top.text(0.5, 0.5, "no doubling time at any threshold", transform=top.transAxes, ha="center")
     top.grid(True, which="both", alpha=0.3)
-    top.legend(fontsize=7)
     names = [e["recipe"] for e in data["entries"] if not e["is_baseline"]]
     for i, name in enumerate(names):
         pts = [(x, r["reduction_factors"].get(name)) for x, r in zip(xs, rows)]
         pts = [p for p in pts if p[1] is not None]
         if pts:
             bottom.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=f"C{i % 10}", label=name, alpha=0.8)
+    plotted = bool(bottom.get_lines())
     bottom.axhline(1.0, color="k", linewidth=0.8)
     bottom.set_yscale("log")
     bottom.set_ylabel("reduction factor vs baseline")
     bottom.set_xlabel(f"threshold ({data['target']['metric'].replace('_', ' ')})")
     bottom.grid(True, which="both", alpha=0.3)
-    if names:
+    if plotted:
         bottom.legend(fontsize=7, ncol=2)
     target = data["target"]["threshold"]
     for ax in (top, bottom):
@@ -336,8 +340,16 @@ def _write_set(data: dict, folder: Path, *, ledger_entries, benchmark) -> dict:
     plot_accuracy_vs_compute(data, folder / PLOTS["accuracy_vs_compute"])
     plot_compute_vs_date(data, folder / PLOTS["compute_vs_date"])
     plot_sensitivity(data, folder / PLOTS["sensitivity"])
-    write_ledger(ledger_entries, folder / LEDGER, benchmarks=[benchmark])
-    results = {**data, "plots": dict(PLOTS), "table": TABLE, "ledger": LEDGER, "benchmarks": BENCHMARKS}
+    if ledger_entries:
+        write_ledger(ledger_entries, folder / LEDGER, benchmarks=[benchmark])
+    else:
+        # nothing measured to publish (a diverged baseline): no ledger rather than an empty one
+        for name in (LEDGER, BENCHMARKS):
+            if (folder / name).exists():
+                (folder / name).unlink()
+    published = bool(ledger_entries)
+    results = {**data, "plots": dict(PLOTS), "table": TABLE, "ledger": LEDGER if published else None,
+               "benchmarks": BENCHMARKS if published else None}
     atomic_write_text(folder / RESULTS, json.dumps(results, indent=2, allow_nan=False) + "\n")
     return results
 
