@@ -112,7 +112,8 @@ def rescore(folder, thresholds=None, *, rule: str = "first", baseline_charge: st
     thresholds = [_threshold(t) for t in thresholds]
     sign = ">=" if curves["higher_is_better"] else "<="
     for t in thresholds:
-        if baseline_reaches(curves, t, rule) == 0:
+        # the study's own target is scored as the study scored it, reached or not
+        if t != data["target"]["threshold"] and baseline_reaches(curves, t, rule) == 0:
             raise StudyError(f"threshold {t:g}: no baseline seed reaches {curves['metric']} {sign} {t:g} "
                              f"(rule {rule}), so there is no reference compute; pick a threshold at or below "
                              f"the baseline's level (the study's target is {data['target']['threshold']:g}).")
