@@ -50,14 +50,30 @@ def make_imagenet(root, classes=("n01440764", "n01443537", "n01484850"), per_cla
 
 def test_cifar10_trial_on_generated_batches(tmp_path):
     wl = get_workload("cifar10", data_dir=make_cifar10(tmp_path))
-    assert wl.target.metric == "test_accuracy" and wl.target.threshold == 0.94
+    assert wl.target.metric == "validation_accuracy" and wl.target.threshold == 0.94
+    assert wl.test_target.metric == "test_accuracy" and wl.test_target.threshold == 0.94
     assert wl.num_classes == 10 and wl.baseline.name == "resnet18-2015"
+    # 5 batches x 4 images = 20 training images: a tenth (2) carved out for validation, test_batch is the test
+    assert wl.splits == {"train": 18, "validation": 2, "test": 4}
     result = wl.run_trial("resnet18-2015", TINY, 0)
-    # 5 batches x 4 images = 20 training images: 5 steps of 4, one evaluation after the epoch
-    assert len(result["curve"]) == 1 and result["curve"][0]["examples"] == 20
+    # 18 // 4 = 4 steps of 4, one evaluation after the epoch
+    assert len(result["curve"]) == 1 and result["curve"][0]["examples"] == 16
     assert result["total_train_flops"] > 0 and result["eval_flops"] > 0
-    assert 0 <= result["final_metric"] <= 1
+    assert result["flops_per_epoch"] == result["total_train_flops"]
+    assert result["eval_flops_by_split"]["validation"] > 0 and result["eval_flops_by_split"]["test"] > 0
+    point = result["curve"][0]
+    assert 0 <= point["validation_accuracy"] <= 1 and 0 <= point["test_accuracy"] <= 1
+    assert result["final_metric"] == point["validation_accuracy"]
     assert result["reached"] is (result["final_metric"] >= 0.94)
+
+
+def test_vision_validation_is_carved_from_the_training_images(tmp_path):
+    wl = get_workload("cifar10", data_dir=make_cifar10(tmp_path, per_batch=10))
+    train, validation = set(wl._train_index.tolist()), set(wl._validation_index.tolist())
+    assert not train & validation and train | validation == set(range(50))
+    # fixed by the split seed: a second construction carves the same images
+    again = get_workload("cifar10", data_dir=tmp_path)
+    assert set(again._validation_index.tolist()) == validation and len(validation) == 5
 
 
 @pytest.mark.parametrize("missing", ["data_batch_3", "test_batch", "batches.meta"])
@@ -92,19 +108,22 @@ def test_no_data_dir_names_the_layout(name):
 
 def test_imagenet_trial_on_generated_image_folders(tmp_path):
     wl = get_workload("imagenet", data_dir=make_imagenet(tmp_path))
-    assert wl.target.metric == "test_top5_accuracy" and wl.target.threshold == 0.791
+    assert wl.target.metric == "validation_top5_accuracy" and wl.target.threshold == 0.791
+    assert wl.test_target.metric == "test_top5_accuracy"
     assert wl.num_classes == 3 and wl.baseline.name == "alexnet-2012"
+    # 12 training images: 1% rounds to one validation image (at least one); val/ is the test split
+    assert wl.splits == {"train": 11, "validation": 1, "test": 12}
     points = []
     result = wl.run_trial("shufflenet-v2-2018", TINY, 0, on_eval=points.append)
-    # three classes: every label is in the top 5, so the target is reached at the first evaluation
-    assert result["reached"] and points == result["curve"] and len(points) == 1
+    # three classes: every label is in the top 5, so both targets are reached at the first evaluation
+    assert result["reached"] and result["test_reached"] and points == result["curve"] and len(points) == 1
     assert result["compute_to_target_flops"] == result["total_train_flops"] == points[0]["flops"] > 0
-    assert points[0]["examples"] == 12 and points[0]["test_top5_accuracy"] == 1.0
+    assert points[0]["examples"] == 8 and points[0]["test_top5_accuracy"] == points[0]["validation_top5_accuracy"] == 1.0
 
 
 def test_imagenet_resnet50_level_target(tmp_path):
     wl = get_workload("imagenet", data_dir=make_imagenet(tmp_path, per_class=1), target="resnet50")
-    assert wl.target.threshold == 0.929 and wl.level == "resnet50"
+    assert wl.target.threshold == wl.test_target.threshold == 0.929 and wl.level == "resnet50"
     with pytest.raises(StudyError, match=r"Unknown target 'vgg' for workload 'imagenet'. Possible values are: 'alexnet', 'resnet50'\."):
         get_workload("imagenet", data_dir=tmp_path, target="vgg")
 

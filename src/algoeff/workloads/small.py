@@ -10,8 +10,12 @@ from algoeff.errors import StudyError
 from .models import MODELS, build_model
 from .recipes import load_workload_file
 from .spec import Workload, _integer, _real
+from .splits import carve_validation
 
 __all__ = ["SmallWorkload"]
+
+# (file, validation size, split seed) -> the split tensors, shared by every trial in a process
+_TENSORS: dict = {}
 
 
 class SmallWorkload(Workload):
@@ -31,8 +35,28 @@ class SmallWorkload(Workload):
 
     @property
     def target(self):
-        """The fixed target from the workload's data file."""
+        """The fixed validation target from the workload's data file."""
         return load_workload_file(self.file)["target"]
+
+    @property
+    def test_target(self):
+        """The fixed test target from the workload's data file."""
+        return load_workload_file(self.file)["test_target"]
+
+    @property
+    def splits(self) -> dict[str, int]:
+        """Examples per split: train, validation (carved from the training data), test."""
+        return {name: len(y) for name, (_, y) in self.arrays().items()}
+
+    @property
+    def split_seed(self) -> int:
+        """The fixed seed that carves validation out of the training data (not the trial's seed)."""
+        return int(load_workload_file(self.file)["splits"].get("split_seed", 0))
+
+    @property
+    def validation_size(self) -> int:
+        """Validation examples carved from the training data, from the data file's [splits]."""
+        return int(load_workload_file(self.file)["splits"]["validation"])
 
     @property
     def evals_per_epoch(self) -> int:
@@ -55,8 +79,26 @@ class SmallWorkload(Workload):
         return 10
 
     @abc.abstractmethod
-    def arrays(self):
-        """(x_train, y_train, x_test, y_test) as torch tensors, cached per process."""
+    def _base_arrays(self):
+        """(x_train, y_train, x_test, y_test) numpy arrays as the dataset ships them, inputs channels first."""
+
+    def arrays(self) -> dict:
+        """{"train", "validation", "test"}: (inputs, labels) torch tensors, cached per class and process."""
+        import torch
+
+        key = (self.file, self.validation_size, self.split_seed)
+        cache = _TENSORS.get(key)
+        if cache is None:
+            x, y, x_test, y_test = self._base_arrays()
+            train, validation = carve_validation(y, self.validation_size, self.split_seed)
+
+            def tensors(a, b):
+                return torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.long)
+
+            cache = {"train": tensors(x[train], y[train]), "validation": tensors(x[validation], y[validation]),
+                     "test": tensors(x_test, y_test)}
+            _TENSORS[key] = cache
+        return cache
 
     def recipes(self):
         """The dated recipes, in date order."""
@@ -86,7 +128,8 @@ class SmallWorkload(Workload):
     def _prepare(self, config, seed):
         import torch
 
-        x, y, x_test, y_test = self.arrays()
+        splits = self.arrays()
+        x, y = splits["train"]
         model = self.build_model(config)
         batch = min(config["batch_size"], len(x))
         steps_per_epoch = len(x) // batch  # the last partial batch is dropped
@@ -99,11 +142,16 @@ class SmallWorkload(Workload):
                     index = order[i * batch:(i + 1) * batch]
                     yield x[index], y[index]
 
-        def evaluate(model):
-            # the whole test set in one batch: small, and one counted forward pass
-            logits = model(x_test)
-            loss = torch.nn.functional.cross_entropy(logits, y_test).item()
-            accuracy = (logits.argmax(1) == y_test).float().mean().item()
-            return {"test_accuracy": accuracy, "test_loss": loss if math.isfinite(loss) else float("nan")}
+        def evaluator(split):
+            inputs, labels = splits[split]
 
-        return model, batches(), steps_per_epoch, evaluate
+            def evaluate(model):
+                # the whole split in one batch: small, and one counted forward pass
+                logits = model(inputs)
+                loss = torch.nn.functional.cross_entropy(logits, labels).item()
+                accuracy = (logits.argmax(1) == labels).float().mean().item()
+                return {f"{split}_accuracy": accuracy, f"{split}_loss": loss if math.isfinite(loss) else float("nan")}
+
+            return evaluate
+
+        return model, batches(), steps_per_epoch, {split: evaluator(split) for split in ("validation", "test")}

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import hashlib
 import itertools
+import json
 import math
 import numbers
 import time
@@ -19,31 +21,64 @@ from dataclasses import dataclass, field
 from algoeff.errors import StudyError
 from algoeff.track import ComputeTracker, Target
 
-__all__ = ["Recipe", "Workload"]
+__all__ = ["ROLES", "Recipe", "Workload"]
+
+
+ROLES = ("baseline", "control", "recipe", "floor")
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A dated training configuration standing for one publication."""
+    """A dated training configuration standing for one publication.
+
+    ``role`` says what it is in a study: "baseline" (the recipe whose selected
+    configuration fixes the targets), "control" (a network built from its
+    date's ideas only, the baseline's rivals: the best of them is what that
+    date could do), "recipe" (a dated step of the lineage) or "floor" (a
+    network that shows what the task needs, e.g. an MLP).
+    """
 
     name: str  # key, e.g. "alexnet-2012"
     title: str  # human name, e.g. "AlexNet-style CNN, SGD with step schedule"
     publication: str  # the paper it stands for
     link: str  # where to read it
     date: dt.date  # the publication's date (first arXiv or conference version)
-    is_baseline: bool  # the recipe whose full-schedule accuracy is the target
-    defaults: dict  # the full configuration trained by default
-    grid: dict = field(default_factory=dict)  # the tuning sweep: key -> values
-    quick_grid: dict = field(default_factory=dict)  # the smaller sweep of --quick
+    is_baseline: bool = False  # true exactly when role == "baseline"
+    defaults: dict = field(default_factory=dict)  # every config key; the grid and selection override some
+    grid: dict = field(default_factory=dict)  # the tuning grid: key -> values, every combination
     notes: str = ""  # how the recipe departs from its publication
+    role: str = ""  # "baseline", "control", "recipe" or "floor"; "" derives it from is_baseline
+    selected: dict = field(default_factory=dict)  # the tuning phase's choice: a grid point (--quick trains it)
+    selection: str = ""  # how ``selected`` was chosen (rule, seeds, date, command)
+
+    def __post_init__(self):
+        role = self.role or ("baseline" if self.is_baseline else "recipe")
+        if role not in ROLES:
+            raise StudyError(
+                f"recipe {self.name!r} role == {role!r}. Possible values are: {', '.join(map(repr, ROLES))}."
+            )
+        if self.is_baseline != (role == "baseline"):
+            raise StudyError(f"recipe {self.name!r}: is_baseline == {self.is_baseline!r} but role == {role!r}.")
+        object.__setattr__(self, "role", role)
+        unknown = sorted(set(self.selected) - set(self.grid))
+        if unknown:
+            raise StudyError(f"recipe {self.name!r}: selected key {unknown[0]!r} is not a key of its grid.")
 
     def sweep(self, quick: bool = False) -> list[dict]:
-        """Full configurations of the tuning sweep (defaults with each grid point applied), in grid order."""
-        grid = self.quick_grid if quick else self.grid
-        if not grid:
+        """Full configurations of the tuning grid (defaults with each grid point applied), in grid order.
+
+        ``quick=True`` gives the one selected configuration instead (what --quick trains).
+        """
+        if quick:
+            return [self.selected_config()]
+        if not self.grid:
             return [dict(self.defaults)]
-        keys = list(grid)
-        return [{**self.defaults, **dict(zip(keys, values))} for values in itertools.product(*grid.values())]
+        keys = list(self.grid)
+        return [{**self.defaults, **dict(zip(keys, values))} for values in itertools.product(*self.grid.values())]
+
+    def selected_config(self) -> dict:
+        """The full configuration the tuning phase selected (the defaults when nothing was selected)."""
+        return {**self.defaults, **self.selected}
 
     def to_dict(self) -> dict:
         return {
@@ -52,14 +87,33 @@ class Recipe:
             "publication": self.publication,
             "link": self.link,
             "date": self.date.isoformat(),
+            "role": self.role,
             "is_baseline": self.is_baseline,
             "defaults": dict(self.defaults),
+            "grid": {k: list(v) for k, v in self.grid.items()},
+            "selected": dict(self.selected),
+            "selection": self.selection,
             "notes": self.notes,
         }
 
+    def definition_hash(self) -> str:
+        """12 hex digits of sha256 over what is trained: name, date, role, defaults, grid and selection.
+
+        Titles, links and notes are descriptive and left out, so rewording them
+        keeps a study's results valid; any change to what a trial trains does not.
+        """
+        definition = {k: v for k, v in self.to_dict().items() if k in ("name", "date", "role", "defaults", "grid", "selected")}
+        text = json.dumps(definition, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
 
 class Workload(abc.ABC):
-    """A dataset, a target and dated recipes. Subclasses provide data, models and evaluation."""
+    """A dataset with train / validation / test splits, two targets and dated recipes.
+
+    As in MLCommons AlgoPerf, a run is scored on the validation target (the
+    split carved from the training data) and the test target is reported
+    beside it; the test split never selects anything.
+    """
 
     #: config keys every recipe may set, with what they mean; subclasses add their own
     CONFIG_KEYS: dict[str, str] = {
@@ -72,6 +126,14 @@ class Workload(abc.ABC):
         "epochs": "schedule length in epochs (>= 1)",
         "batch_size": "training examples per step (>= 1)",
         "label_smoothing": "cross-entropy label smoothing (0 <= value < 1)",
+    }
+
+    #: the kinds of knob a tuning grid may search, each a list of config keys; every
+    #: recipe's grid searches the same kinds with the same number of values each
+    TUNING_KNOBS: dict[str, tuple[str, ...]] = {
+        "size": ("width",),  # network width (base channel count)
+        "learning rate": ("lr",),
+        "schedule length": ("epochs",),
     }
 
     @property
@@ -87,7 +149,17 @@ class Workload(abc.ABC):
     @property
     @abc.abstractmethod
     def target(self) -> Target:
-        """The fixed capability every run is measured against."""
+        """The validation target every run is scored against (the baseline's level on validation)."""
+
+    @property
+    @abc.abstractmethod
+    def test_target(self) -> Target:
+        """The test target reported beside it (the baseline's level on test; never used to select)."""
+
+    @property
+    @abc.abstractmethod
+    def splits(self) -> dict[str, int]:
+        """Examples per split: {"train": n, "validation": n, "test": n}; validation is carved from training data."""
 
     @property
     @abc.abstractmethod
@@ -100,10 +172,11 @@ class Workload(abc.ABC):
 
     @abc.abstractmethod
     def _prepare(self, config: dict, seed: int):
-        """(model, batches, steps_per_epoch, evaluate) for one trial.
+        """(model, batches, steps_per_epoch, evaluators) for one trial.
 
-        ``batches`` is an endless iterator of (inputs, labels); ``evaluate(model)``
-        returns the metrics dict, the target's metric included.
+        ``batches`` is an endless iterator of (inputs, labels) from the train
+        split; ``evaluators`` maps "validation" and "test" to a function of the
+        model returning that split's metrics ("<split>_accuracy", "<split>_loss", ...).
         """
 
     # -- recipes ------------------------------------------------------------------
@@ -117,12 +190,16 @@ class Workload(abc.ABC):
         raise StudyError(f"Unknown recipe {name!r} for workload {self.name!r}. Possible values are: {known}.")
 
     def has_reached_target(self, metrics: dict) -> bool:
-        """Whether an evaluation's metrics reach the target (data-driven, as in AlgoPerf)."""
+        """Whether an evaluation's metrics reach the validation target (data-driven, as in AlgoPerf)."""
         return self.target.reached(metrics.get(self.target.metric, float("nan")))
+
+    def has_reached_test_target(self, metrics: dict) -> bool:
+        """Whether an evaluation's metrics reach the test target."""
+        return self.test_target.reached(metrics.get(self.test_target.metric, float("nan")))
 
     @property
     def baseline(self) -> Recipe:
-        """The recipe whose full-schedule accuracy fixed the target."""
+        """The recipe whose selected configuration fixed the targets."""
         return next(r for r in self.recipes() if r.is_baseline)
 
     def resolve_config(self, recipe: Recipe, config: dict | None) -> dict:
@@ -159,7 +236,7 @@ class Workload(abc.ABC):
         full_schedule: bool = False,
         on_eval=None,
     ) -> dict:
-        """Train one configuration with one seed; stop at the target unless ``full_schedule``.
+        """Train one configuration with one seed; stop at the validation target unless ``full_schedule``.
 
         ``on_eval(point)`` is called after each evaluation with the curve point
         (a dict as in the result's ``curve``). Returns the contract's dict (docs/workloads.md).
@@ -177,7 +254,7 @@ class Workload(abc.ABC):
         start = time.perf_counter()
         try:
             torch.manual_seed(seed)
-            model, batches, steps_per_epoch, evaluate = self._prepare(cfg, seed)
+            model, batches, steps_per_epoch, evaluators = self._prepare(cfg, seed)
             steps = cfg["epochs"] * steps_per_epoch
             optimizer = make_optimizer(model, cfg)
             schedule = make_schedule(optimizer, cfg, steps)
@@ -191,16 +268,17 @@ class Workload(abc.ABC):
                 config={"workload": self.name, "recipe": recipe.name, "seed": seed, **cfg},
             )
             with tracker:
-                train(
-                    model, batches, evaluate, tracker,
+                eval_flops = train(
+                    model, batches, evaluators, tracker,
                     optimizer=optimizer, schedule=schedule, loss_fn=loss_fn, steps=steps,
                     eval_every=max(1, round(steps_per_epoch / self.evals_per_epoch)),
-                    stop_at_target=not full_schedule, on_eval=on_eval,
+                    steps_per_epoch=steps_per_epoch, stop_at_target=not full_schedule, on_eval=on_eval,
                 )
         finally:
             torch.set_num_threads(threads)
-        metric = self.target.metric
-        final = tracker.curve[-1].metrics.get(metric) if tracker.curve else None
+        curve = [curve_point(p, steps_per_epoch) for p in tracker.curve]
+        final = curve[-1].get(self.target.metric) if curve else None
+        test_at = _first_reached(curve, self.test_target)
         return {
             "recipe": recipe.name,
             "config": cfg,
@@ -208,27 +286,47 @@ class Workload(abc.ABC):
             "reached": tracker.reached,
             "compute_to_target_flops": tracker.compute_to_target,
             "compute_to_target_interpolated_flops": tracker.compute_to_target_interpolated,
+            "test_reached": test_at is not None,
+            "compute_to_test_target_flops": None if test_at is None else curve[test_at]["flops"],
             "total_train_flops": tracker.total_flops,
+            "flops_per_epoch": (tracker.flops_per_step or 0) * steps_per_epoch,
+            "steps_per_epoch": steps_per_epoch,
             "eval_flops": tracker.eval_flops,
-            "final_metric": None if final is None or not math.isfinite(final) else final,
+            "eval_flops_by_split": eval_flops,
+            "final_metric": final,
+            "final_test_metric": curve[-1].get(self.test_target.metric) if curve else None,
             "diverged": tracker.diverged,
             "wall_s": time.perf_counter() - start,
-            "curve": [curve_point(p, metric) for p in tracker.curve],
+            "curve": curve,
         }
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} target {self.target}>"
 
 
-def curve_point(point, metric: str) -> dict:
-    """One tracker CurvePoint as the result's curve entry."""
-    value = point.metrics.get(metric)
+def curve_point(point, steps_per_epoch: int) -> dict:
+    """One tracker CurvePoint as the result's curve entry; non-finite metrics become None."""
+    metrics = {k: v if math.isfinite(v) else None for k, v in point.metrics.items()}
     return {
+        "step": point.step,
+        "epoch": point.step / steps_per_epoch,
         "flops": point.flops,
+        "eval_flops": point.eval_flops,
         "examples": point.examples,
         "wall_s": point.wall,
-        metric: value if value is not None and math.isfinite(value) else None,
+        **metrics,
     }
+
+
+def _first_reached(curve: list[dict], target: Target) -> int | None:
+    """Index of the first point reaching ``target`` before any non-finite metric, else None."""
+    for index, point in enumerate(curve):
+        value = point.get(target.metric)
+        if value is None or any(v is None for v in point.values()):
+            return None  # diverged: nothing after counts
+        if target.reached(value):
+            return index
+    return None
 
 
 def _real(value) -> bool:

@@ -34,9 +34,10 @@ def make_schedule(optimizer, config: dict, steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
 
-def train(model, batches, evaluate, tracker, *, optimizer, schedule, loss_fn, steps, eval_every,
-          stop_at_target=True, on_eval=None):
-    """Train for up to ``steps`` steps under ``tracker``; return the number of steps taken."""
+def train(model, batches, evaluators, tracker, *, optimizer, schedule, loss_fn, steps, eval_every,
+          steps_per_epoch, stop_at_target=True, on_eval=None) -> dict:
+    """Train for up to ``steps`` steps under ``tracker``; return each split's evaluation FLOPs."""
+    eval_flops = dict.fromkeys(evaluators, 0)
     model.train()
     for step in range(1, steps + 1):
         inputs, labels = next(batches)
@@ -51,18 +52,22 @@ def train(model, batches, evaluate, tracker, *, optimizer, schedule, loss_fn, st
         if step % eval_every and step != steps:
             continue
 
-        # evaluate: counted apart from training compute
-        with tracker.evaluate(), torch.no_grad():
-            model.eval()
-            metrics = evaluate(model)
-            model.train()
+        # evaluate every split, each counted apart from training compute and from the other
+        metrics = {}
+        model.eval()
+        for split, evaluate in evaluators.items():
+            before = tracker.eval_flops
+            with tracker.evaluate(), torch.no_grad():
+                metrics.update(evaluate(model))
+            eval_flops[split] += tracker.eval_flops - before
+        model.train()
 
         # log: a NaN training loss marks the run diverged
         reached = tracker.record(**metrics, train_loss=loss.item())
         if on_eval is not None:
-            on_eval(curve_point(tracker.curve[-1], tracker.target.metric))
+            on_eval(curve_point(tracker.curve[-1], steps_per_epoch))
 
         # stop: at the target (unless training the full schedule), or once diverged
         if tracker.diverged or (reached and stop_at_target):
-            return step
-    return steps
+            break
+    return eval_flops

@@ -3,7 +3,8 @@
 Models are torchvision's, built with ``weights=None`` (nothing is downloaded);
 training follows the PyTorch ImageNet example the paper used (SGD, momentum
 0.9, weight decay 1e-4, batch 256, x0.1 every 30 of 90 epochs), evaluated once
-per epoch on the whole test split.
+per epoch on the validation split (carved from the training images by a
+fixed split seed) and on the test split.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from algoeff.errors import StudyError
 
 from .recipes import load_workload_file
 from .spec import Workload, _integer
+from .splits import carve_validation
 
 __all__ = ["VisionWorkload"]
 
@@ -32,6 +34,9 @@ class VisionWorkload(Workload):
         "device": "'cpu' or 'cuda' (the current CUDA device)",
     }
 
+    #: torchvision's models have fixed widths: the grids search the rest
+    TUNING_KNOBS = {"learning rate": ("lr",), "schedule length": ("epochs",)}
+
     #: the TOML data file; set by subclasses
     file: str = ""
 
@@ -47,8 +52,15 @@ class VisionWorkload(Workload):
                 f"Possible values are: {', '.join(map(repr, levels))}."
             )
         self.level = level
-        self._target = levels[level]
-        self._splits = self._load_splits()  # fail at once on a missing or incomplete data directory
+        self._target, self._test_target = levels[level]
+        train, test = self._load_splits()  # fail at once on a missing or incomplete data directory
+        settings = load_workload_file(self.file)["splits"]
+        size = max(1, round(settings.get("validation_fraction", 0.1) * len(train)))
+        if len(train) < 2:
+            raise StudyError(f"{self.name} data_dir {str(data_dir)!r} has {len(train)} training images, must have >= 2 (one is carved out for validation).")
+        self._train_index, self._validation_index = carve_validation(train.targets, min(size, len(train) - 1),
+                                                                     int(settings.get("split_seed", 0)))
+        self._splits = (train, test)
 
     @property
     @abc.abstractmethod
@@ -57,7 +69,7 @@ class VisionWorkload(Workload):
 
     @abc.abstractmethod
     def _load_splits(self):
-        """(train, test) torchvision datasets without transforms, checked."""
+        """(train, test) torchvision datasets without transforms (with ``.targets``), checked."""
 
     @abc.abstractmethod
     def _transforms(self, image_size: int):
@@ -65,8 +77,19 @@ class VisionWorkload(Workload):
 
     @property
     def target(self):
-        """The fixed target chosen by ``target=`` (the file's first level by default)."""
+        """The validation target of the level chosen by ``target=`` (the file's first level by default)."""
         return self._target
+
+    @property
+    def test_target(self):
+        """The test target of the same level."""
+        return self._test_target
+
+    @property
+    def splits(self) -> dict[str, int]:
+        """Images per split: train and validation (carved from DATA_DIR's training images), test."""
+        return {"train": len(self._train_index), "validation": len(self._validation_index),
+                "test": len(self._splits[1])}
 
     @property
     def evals_per_epoch(self) -> int:
@@ -112,18 +135,18 @@ class VisionWorkload(Workload):
 
     def _prepare(self, config, seed):
         import torch
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, Subset
 
         train_set, test_set = self._splits
         train_tf, test_tf = self._transforms(config["image_size"])
-        train_set, test_set = _Transformed(train_set, train_tf), _Transformed(test_set, test_tf)
+        validation_set = Subset(_Transformed(train_set, test_tf), self._validation_index.tolist())
+        train_set = Subset(_Transformed(train_set, train_tf), self._train_index.tolist())
+        test_set = _Transformed(test_set, test_tf)
         batch = min(config["batch_size"], len(train_set))
         workers = config.get("workers", 0)
         generator = torch.Generator().manual_seed(seed)
         train_loader = DataLoader(train_set, batch_size=batch, shuffle=True, drop_last=True,
                                   num_workers=workers, generator=generator)
-        test_loader = DataLoader(test_set, batch_size=batch, num_workers=workers)
-
         device = torch.device(config.get("device", "cpu"))
 
         def batches():
@@ -131,24 +154,30 @@ class VisionWorkload(Workload):
                 for images, labels in train_loader:
                     yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 
-        def evaluate(model):
-            correct1 = correct5 = loss = count = 0
-            for images, labels in test_loader:
-                images, labels = images.to(device), labels.to(device)
-                logits = model(images)
-                loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
-                top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-                correct1 += (top[:, 0] == labels).sum().item()
-                correct5 += (top == labels[:, None]).any(1).sum().item()
-                count += len(labels)
-            loss /= count
-            return {
-                "test_accuracy": correct1 / count,
-                "test_top5_accuracy": correct5 / count,
-                "test_loss": loss if math.isfinite(loss) else float("nan"),
-            }
+        def evaluator(split, dataset):
+            loader = DataLoader(dataset, batch_size=batch, num_workers=workers)
 
-        return self.build_model(config).to(device), batches(), len(train_set) // batch, evaluate
+            def evaluate(model):
+                correct1 = correct5 = loss = count = 0
+                for images, labels in loader:
+                    images, labels = images.to(device), labels.to(device)
+                    logits = model(images)
+                    loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+                    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+                    correct1 += (top[:, 0] == labels).sum().item()
+                    correct5 += (top == labels[:, None]).any(1).sum().item()
+                    count += len(labels)
+                loss /= count
+                return {
+                    f"{split}_accuracy": correct1 / count,
+                    f"{split}_top5_accuracy": correct5 / count,
+                    f"{split}_loss": loss if math.isfinite(loss) else float("nan"),
+                }
+
+            return evaluate
+
+        evaluators = {"validation": evaluator("validation", validation_set), "test": evaluator("test", test_set)}
+        return self.build_model(config).to(device), batches(), len(train_set) // batch, evaluators
 
 
 class _Transformed:
