@@ -297,7 +297,7 @@ def plot_sensitivity(data: dict, path: Path) -> Path:
             top.plot([r["threshold"] + dx] * 2, [ci[0] if ci[0] is not None else y, hi], color=color, alpha=0.6)
     top.plot([x for x, r in zip(xs, rows) if r["doubling_time_months"] is not None],
              [r["doubling_time_months"] for r in rows if r["doubling_time_months"] is not None],
-             "o-", color="k", label="frontier fit (bars: OLS 95% CI blue, seed bootstrap orange)")
+             "o-", color="k", label="frontier fit (bars: OLS 95% CI blue, seed bootstrap orange; an open bound drawn to 4x)")
     best = [(x, r["best_so_far_doubling_time_months"]) for x, r in zip(xs, rows)
             if r.get("best_so_far_doubling_time_months") is not None]
     if best:
