@@ -120,3 +120,30 @@ def test_ray_executor_gives_the_same_results(reference, tmp_path):
     pytest.importorskip("ray")
     assert main([*ARGS, "--executor", "ray", "--workers", "2", "--out", str(tmp_path)]) == 0
     assert _entries(tmp_path) == _entries(reference)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "epochs=-1"], "StudyError: epochs == -1, must be an integer >= 1."),
+    (["--set", "lr=abc"], "StudyError: --set lr='abc': 'abc' is not a number"),
+    (["--set", "nope=1"], "StudyError: Unknown config key 'nope'"),
+    (["--recipes", "nope"], "StudyError: Unknown recipe 'nope'"),
+])
+def test_a_rejected_study_on_mnist1d_writes_nothing(tmp_path, extra, message, capsys):
+    assert main(["study", "mnist1d", "--out", str(tmp_path / "out"), *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_diverged_baseline_on_mnist1d_is_kept_out_of_the_ledger(tmp_path, capsys):
+    args = ["study", "mnist1d", "--recipes", "resnet-modern-2021", "--max-configs", "1", "--seeds", "2",
+            "--tuning-seeds", "1", "--set", "epochs=1", "--set", "lr=1e6", "--workers", "1", "--out", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "results.json").read_text())
+    base = data["entries"][0]
+    assert base["is_baseline"] and base["diverged_seeds"] == [0, 1]
+    assert base["compute_to_target_flops"] is None and data["frontier"] == []
+    assert data["baseline_refused"].startswith("the baseline alexnet-2012 diverged in seed(s) 0, 1")
+    assert not (tmp_path / "ledger.csv").exists() and data["ledger"] is None
+    assert "no reference compute: the baseline alexnet-2012 diverged" in out
