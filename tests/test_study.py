@@ -535,3 +535,15 @@ def test_cli_unknown_workload_lists_the_real_ones(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("StudyError: Unknown workload 'nope'. Possible values are: 'mnist1d', 'digits'")
     assert os.listdir(tmp_path) == []
+
+
+def test_outputs_through_a_symlinked_out_keep_the_link(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    run_study(FakeWorkload(), seeds=2, tuning_seeds=1, workers=1, out=tmp_path / "link", recipes="mid-2015",
+              max_configs=1)
+    run_study(FakeWorkload(), seeds=2, tuning_seeds=1, workers=1, out=tmp_path / "link", recipes="new-2019",
+              max_configs=1)
+    assert (tmp_path / "link").is_symlink() and (real / "results.json").is_file() and (real / "study.sqlite").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]

@@ -407,6 +407,8 @@ def _swap(tmp: Path, out: Path) -> None:
 def write_outputs(data: dict, out, *, ledger_entries, benchmark) -> dict:
     """Write the study's files under ``out`` as one set; return results.json's content (with the file names)."""
     out = Path(out)
+    if out.is_symlink():
+        out = Path(os.path.realpath(out))  # swap the folder it points to, keep the link
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
