@@ -263,3 +263,13 @@ def test_rescore_rejects_a_bad_threshold_value(table_study):
     out, _ = table_study
     with pytest.raises(StudyError, match=r"threshold == nan, must be a finite number\."):
         rescore(out, [float("nan")])
+
+
+def test_a_baseline_short_of_the_threshold_makes_every_factor_a_lower_bound(table_study, capsys):
+    out, _ = table_study
+    s = rescore(out, [0.9])["scores"][0]  # only base seed 0 reaches 0.9
+    assert _entries(s)["base"]["seeds_reached"] == 1
+    assert s["baseline_warning"].startswith("the baseline base reaches test_accuracy >= 0.9 in only 1/3 seeds")
+    assert rescore(out, [0.85])["scores"][0]["baseline_warning"] is None
+    assert main(["study", "rescore", str(out), "--threshold", "0.9"]) == 0
+    assert "note: the baseline base reaches test_accuracy >= 0.9 in only 1/3 seeds" in capsys.readouterr().out

@@ -178,6 +178,8 @@ def _run(args) -> int:
         print(f"vs control: against the best 2012-ideas control, {data['control']}")
     if data.get("baseline_refused"):
         print(f"no reference compute: {data['baseline_refused']}")
+    if data.get("baseline_warning"):
+        print(f"note: {data['baseline_warning']}")
     print(f"frontier: {', '.join(data['frontier']) or '-'}")
     print(doubling_text(data))
     print(f"  rule: {data['doubling_time_rule']}")
@@ -220,6 +222,8 @@ def _rescore(args) -> int:
             print(line)
         if s.get("baseline_refused"):
             print(f"no reference compute: {s['baseline_refused']}")
+        if s.get("baseline_warning"):
+            print(f"note: {s['baseline_warning']}")
         print(f"frontier: {', '.join(s['frontier']) or '-'}")
         print(doubling_text(s))
     return 0

@@ -292,6 +292,7 @@ def aggregate(workload, tuning_trials, report_trials, results: dict, *, quick: b
         "entries": entries,
         "control": main["control"],
         "baseline_refused": main["baseline_refused"],
+        "baseline_warning": main["baseline_warning"],
         "frontier": main["frontier"],
         "doubling_time_months": main["doubling_time_months"],
         "doubling_time_ci95_months": main["doubling_time_ci95_months"],

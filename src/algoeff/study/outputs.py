@@ -124,7 +124,8 @@ def sensitivity_rows(data: dict) -> list[list[str]]:
         months = r["doubling_time_months"]
         best = r.get("best_so_far_doubling_time_months")
         factors = ", ".join(f"{k} {factor_text(v)}" for k, v in r["reduction_factors"].items() if v is not None)
-        rows.append([f"{r['threshold']:g}", "-" if months is None else f"{months:.1f}",
+        mark = " (baseline < half)" if r.get("baseline_warning") else ""
+        rows.append([f"{r['threshold']:g}{mark}", "-" if months is None else f"{months:.1f}",
                      interval_text(r["ci95_months"]) if months is not None else "-",
                      interval_text(r.get("bootstrap_ci95_months")) if r.get("bootstrap_ci95_months") else "-",
                      "-" if best is None else f"{best:.1f}", ", ".join(r["frontier"]) or "-", factors or "-"])
@@ -158,6 +159,8 @@ def render_table(data: dict) -> str:
     ]
     if data.get("baseline_refused"):
         lines += [f"**No reference compute: {data['baseline_refused']}.**", ""]
+    if data.get("baseline_warning"):
+        lines += [f"**Note: {data['baseline_warning']}.**", ""]
     lines += [
         f"Frontier: {', '.join(data['frontier']) or '-'}.",
         "",

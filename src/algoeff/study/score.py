@@ -262,6 +262,13 @@ def score(curves: dict, threshold: float, *, rule: str = "first", baseline_charg
     elif not math.isfinite(base.median):
         refused = f"the baseline {base_meta['name']} reaches {metric} {threshold:g} in fewer than half of its seeds"
     base_median = None if refused else base.median
+    sign = ">=" if higher else "<="
+    warning = None
+    if not refused and 2 * base.n_reached < base.n:
+        # charged its full schedule, it still fell short: its compute to this level is more than that
+        warning = (f"the baseline {base_meta['name']} reaches {metric} {sign} {threshold:g} in only "
+                   f"{base.n_reached}/{base.n} seeds: its compute to this level is more than its full schedule, "
+                   "so every reduction factor against it is a lower bound")
 
     controls = [r["name"] for r in recipes if r["role"] == "control" and math.isfinite(seeds[r["name"]].median)
                 and not seeds[r["name"]].diverged]
@@ -342,6 +349,7 @@ def score(curves: dict, threshold: float, *, rule: str = "first", baseline_charg
         "entries": entries,
         "control": control,
         "baseline_refused": refused,
+        "baseline_warning": warning,
         "frontier": frontier,
         "doubling_time_months": fitd.get("doubling_time_months"),
         "doubling_time_ci95_months": fitd.get("doubling_time_ci95_months"),
@@ -397,5 +405,6 @@ def sensitivity(curves: dict, thresholds, *, rule: str = "first", baseline_charg
             "reduction_factors": {e["recipe"]: e["reduction_factor"] for e in s["entries"]},
             "compute_to_target_flops": {e["recipe"]: e["compute_to_target_flops"] for e in s["entries"]},
             "note": s["doubling_time_note"],
+            "baseline_warning": s["baseline_warning"],
         })
     return rows
