@@ -1,11 +1,15 @@
-"""Per-recipe trial cost: each recipe's default config (the --quick sweep) over a few seeds, one thread.
+"""Per-recipe trial cost: each recipe's selected config, full schedule (a report-phase trial), one thread.
 
     python benchmarks/bench_workloads.py mnist1d --seeds 2 [--json]
 
-For each recipe: wall seconds per trial (median), whether each seed reached the
-target, compute-to-target and training FLOPs. The baseline trains its full
-schedule, as in a study. The sum of the walls is the single-thread work of a
-quick study with that many seeds (before process start-up and aggregation).
+For each recipe: wall seconds per full-schedule trial (median over seeds
+0..N-1), training and evaluation FLOPs, FLOPs per epoch, whether each seed
+reached the validation and test targets, and the final accuracies. The sum
+of the medians is the single-thread work of one report seed of every
+recipe; ``--quick`` of a study trains 3 of them (before process start-up and
+aggregation), so on W quiet workers it needs about 3 x sum / W seconds.
+Tuning-phase costs come from ``python -m algoeff.workloads.measure``
+(its trials stop at the target and are timed there).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workload", nargs="?", default="mnist1d", choices=["mnist1d", "digits"])
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--recipes", help="comma-separated recipe names (default: all)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -29,33 +34,41 @@ def main(argv=None):
     start = time.perf_counter()
     wl.arrays()  # data made once per process, as in a worker
     setup = time.perf_counter() - start
+    names = args.recipes.split(",") if args.recipes else [r.name for r in wl.recipes()]
     rows = []
-    for recipe in wl.recipes():
-        results = [wl.run_trial(recipe.name, None, seed, full_schedule=recipe.is_baseline) for seed in range(args.seeds)]
-        reached = [r["compute_to_target_flops"] for r in results if r["reached"]]
+    for name in names:
+        recipe = wl.recipe(name)
+        config = recipe.selected_config()
+        results = [wl.run_trial(recipe.name, config, seed, full_schedule=True) for seed in range(args.seeds)]
         rows.append({
             "recipe": recipe.name,
+            "role": recipe.role,
+            "selected": dict(recipe.selected),
             "wall_s": statistics.median(r["wall_s"] for r in results),
-            "wall_total_s": sum(r["wall_s"] for r in results),
-            "seeds_reached": len(reached),
+            "walls_s": [r["wall_s"] for r in results],
+            "seeds_reached": sum(r["reached"] for r in results),
+            "seeds_reached_test": sum(r["test_reached"] for r in results),
             "seeds": args.seeds,
-            "median_compute_to_target_flops": statistics.median(reached) if len(reached) == args.seeds else None,
             "total_train_flops": statistics.median(r["total_train_flops"] for r in results),
-            "final_metric": statistics.median(r["final_metric"] for r in results),
+            "eval_flops": statistics.median(r["eval_flops"] for r in results),
+            "flops_per_epoch": results[0]["flops_per_epoch"],
+            "final_validation_accuracy": statistics.median(r["final_metric"] for r in results),
+            "final_test_accuracy": statistics.median(r["final_test_metric"] for r in results),
         })
         if not args.json:
             row = rows[-1]
-            ctt = row["median_compute_to_target_flops"]
-            print(f"{row['recipe']:<22} {row['wall_s']:6.2f} s/trial  reached {row['seeds_reached']}/{args.seeds}  "
-                  f"compute-to-target {'-' if ctt is None else f'{ctt:.3g}':>9}  trained {row['total_train_flops']:.3g}  "
-                  f"final {row['final_metric']:.3f}", flush=True)
-    total = sum(r["wall_total_s"] for r in rows)
-    summary = {"workload": wl.name, "target": wl.target.to_dict(), "data_setup_s": setup,
-               "total_trial_wall_s": total, "recipes": rows}
+            print(f"{row['recipe']:<20} {row['wall_s']:6.2f} s/trial  reached {row['seeds_reached']}/{args.seeds} "
+                  f"(test {row['seeds_reached_test']}/{args.seeds})  trained {row['total_train_flops']:.3g}  "
+                  f"eval {row['eval_flops']:.3g}  per epoch {row['flops_per_epoch']:.3g}  "
+                  f"final val {row['final_validation_accuracy']:.3f} test {row['final_test_accuracy']:.3f}", flush=True)
+    per_seed = sum(r["wall_s"] for r in rows)
+    summary = {"workload": wl.name, "target": wl.target.to_dict(), "test_target": wl.test_target.to_dict(),
+               "data_setup_s": setup, "one_seed_of_every_recipe_s": per_seed, "recipes": rows}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"target {wl.target}; data set-up {setup:.1f} s; all trials {total:.1f} s single-thread")
+        print(f"targets {wl.target}, {wl.test_target}; data set-up {setup:.1f} s; one full-schedule seed of every "
+              f"recipe {per_seed:.1f} s single-thread (quick study: 3 seeds, ~{3 * per_seed / 2:.0f} s on 2 quiet workers)")
 
 
 if __name__ == "__main__":

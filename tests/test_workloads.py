@@ -135,6 +135,54 @@ def test_measure_targets_average_the_baselines_selected_config_on_measurement_se
     assert math.isclose(result["test"]["mean"], 0.7)
 
 
+def _tuned(ctt, final):
+    return {"reached": ctt is not None, "diverged": False, "compute_to_target_flops": ctt, "final_metric": final,
+            "final_test_metric": final, "wall_s": 1.0}
+
+
+def test_selection_rules():
+    from algoeff.workloads.measure import select
+
+    configs = [{"lr": 0.05}, {"lr": 0.1}, {"lr": 0.2}]
+    results = [
+        [_tuned(30, 0.80), _tuned(50, 0.82)],   # median 40, both reach
+        [_tuned(20, 0.79), _tuned(None, 0.70)],  # one of two reaches: the lower middle value, 20
+        [_tuned(None, 0.60), _tuned(None, 0.65)],  # never reaches
+    ]
+    by_compute = select(configs, results, rule="compute")
+    assert by_compute["selected_index"] == 1 and by_compute["configs"][1]["median_compute_to_target_flops"] == 20
+    assert by_compute["configs"][2]["median_compute_to_target_flops"] == math.inf
+    # a tie in compute goes to the earlier configuration
+    tie = [[_tuned(20, 0.8), _tuned(20, 0.8)], [_tuned(20, 0.8), _tuned(None, 0.8)]]
+    assert select(configs[:2], tie, rule="compute")["selected_index"] == 0
+    assert select(configs[:2], tie[::-1], rule="compute")["selected_index"] == 0
+    # the baseline: the highest median final validation accuracy, compute aside
+    assert select(configs, results, rule="final")["selected_index"] == 0
+    # nothing reaches: the highest median final accuracy
+    assert select(configs[1:], results[2:] + [[_tuned(None, 0.7), _tuned(None, 0.72)]], rule="compute")["selected_index"] == 1
+
+
+def test_tuning_stops_other_recipes_at_the_given_target_and_trains_the_baseline_in_full(monkeypatch):
+    from algoeff.workloads import measure
+
+    wl = get_workload("mnist1d")
+    seen = []
+
+    def fake(self, recipe, config, seed, *, full_schedule=False):
+        seen.append((recipe, seed, full_schedule, self.target.threshold))
+        return {"recipe": recipe, "seed": seed, **_tuned(10.0 * config["lr"], config["lr"])}
+
+    monkeypatch.setattr(MNIST1D, "run_trial", fake)
+    tuned = measure.tune(wl, wl.recipe("resnet-2015"), target=Target("validation_accuracy", 0.5))
+    assert len(seen) == 24 and {s[1] for s in seen} == {1000, 1001}
+    assert all(not full and level == 0.5 for _, _, full, level in seen)
+    assert tuned["selected"] == {"width": 8, "lr": 0.05, "epochs": 5}  # the least compute, the first in grid order
+    seen.clear()
+    base = measure.tune(wl, wl.baseline)
+    assert all(full for _, _, full, _ in seen) and base["rule"] == "final"
+    assert base["selected"]["lr"] == max(wl.baseline.grid["lr"])  # the fake's final accuracy grows with lr
+
+
 def test_measurement_seeds_are_disjoint_from_tuning_and_report_seeds():
     from algoeff.workloads import measure
 
@@ -245,6 +293,19 @@ def test_every_recipe_builds_and_trains_one_step(name):
         grads = [p.grad for p in model.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads), recipe.name
         assert any(g.abs().sum() > 0 for g in grads), recipe.name
+
+
+@pytest.mark.parametrize("name", SMALL)
+@pytest.mark.parametrize("width", [8, 12, 16])
+def test_alexnet_keeps_alexnets_proportions_a_small_fc_head(name, width):
+    # the real AlexNet: 58.6M of 724M forward multiply-adds in its FC head, 8%
+    wl = get_workload(name)
+    model = wl.build_model(wl.resolve_config(wl.recipe("alexnet-2012"), {"width": width})).eval()
+    report = algoeff.count_flops(model, torch.zeros(1, *wl.input_shape))
+    head = report.by_module["AlexNet.classifier"] / report.total
+    assert 0.03 < head < 0.10
+    convs = [m for m in model.features if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))]
+    assert [m.out_channels for m in convs] == [width, round(8 * width / 3), 4 * width, 4 * width, round(8 * width / 3)]
 
 
 def test_channel_shuffle_interleaves_groups():

@@ -1,8 +1,9 @@
 """Workloads: datasets, models and dated recipes, with one trial's protocol (``run_trial``).
 
     wl = get_workload("mnist1d")
-    wl.target, wl.recipes(), wl.recipe("alexnet-2012").sweep(quick=True)
-    result = wl.run_trial("resnet-2015", {"lr": 0.05}, seed=0)
+    wl.splits, wl.target, wl.test_target           # validation carved from training data; two targets
+    wl.recipes(), wl.recipe("alexnet-2012").sweep()  # dated recipes (roles), each with its tuning grid
+    result = wl.run_trial("resnet-2015", wl.recipe("resnet-2015").selected_config(), seed=0, full_schedule=True)
 
 Workloads are imported when asked for, so a missing optional dependency
 (torchvision for cifar10 and imagenet) breaks only the workloads that need it.

@@ -15,9 +15,10 @@ The procedure (AlgoPerf style; selection on validation, test only reported):
    new validation target; the selected configuration is the one with the
    lowest median validation compute-to-target among those where at least
    half the seeds reach it (a seed that never reaches counts as +inf, the
-   lower middle value of two when one is censored; ties go to more seeds
-   reached, then to the earlier in the grid); when none reaches, the highest
-   median final validation accuracy.
+   lower middle value of two when one is censored; ties go to the earlier in
+   the grid); when none reaches, the highest median final validation
+   accuracy. This is the study's own tuning rule (study/aggregate.py), so the
+   study's tuning phase selects the same configurations from the same trials.
 
 Seeds never overlap: report seeds are 0..N-1, tuning 1000.., targets 2000...
 Trials are deterministic per configuration and seed, so the study's tuning
@@ -102,14 +103,16 @@ def run_jobs(workload, jobs: list[tuple], *, workers: int = 1, cache: Path | Non
     keys = [_job_key(workload.name, job, target_dict) for job in jobs]
     todo = [(k, job) for k, job in zip(keys, jobs) if k not in done]
     scored = workload if target is None else _with_target(workload, target)
+    count = [len(keys) - len(todo)]
 
     def finished(key, result):
         done[key] = result
+        count[0] += 1
         if cache is not None:
             with cache.open("a") as fh:
                 fh.write(json.dumps({"key": key, "result": result}) + "\n")
         if progress is not None:
-            progress(len(done), len(keys), result)
+            progress(count[0], len(keys), result)
 
     if workers <= 1:
         for key, job in todo:
@@ -165,10 +168,10 @@ def select(configs: list[dict], results: list[list[dict]], *, rule: str) -> dict
     else:
         reaching = [r for r in rows if 2 * r["seeds_reached"] >= r["seeds"] and r["seeds_reached"] > 0]
         if reaching:
-            best = min(reaching, key=lambda r: (r["median_compute_to_target_flops"], -r["seeds_reached"], r["index"]))
+            best = min(reaching, key=lambda r: (r["median_compute_to_target_flops"], r["index"]))
         else:
             best = max(rows, key=lambda r: (r["median_final_validation_accuracy"], -r["index"]))
-    return {"selected": best["index"], "rule": rule, "configs": rows}
+    return {"selected_index": best["index"], "rule": rule, "configs": rows}
 
 
 def tune(workload, recipe, *, seeds=TUNING_SEEDS, target: Target | None = None, workers: int = 1,
@@ -180,7 +183,7 @@ def tune(workload, recipe, *, seeds=TUNING_SEEDS, target: Target | None = None, 
     flat = run_jobs(workload, jobs, workers=workers, cache=cache, target=None if full else target, progress=progress)
     results = [flat[i * len(seeds):(i + 1) * len(seeds)] for i in range(len(configs))]
     chosen = select(configs, results, rule="final" if full else "compute")
-    point = {k: configs[chosen["selected"]][k] for k in recipe.grid}
+    point = {k: configs[chosen["selected_index"]][k] for k in recipe.grid}
     return {"recipe": recipe.name, "role": recipe.role, "seeds": list(seeds), "selected": point, **chosen}
 
 
@@ -266,7 +269,7 @@ def _print_text(out: dict):
     for tuned in ([out["baseline_tuning"]] if "baseline_tuning" in out else []) + out["tuning"]:
         print(f"\n{tuned['recipe']} ({tuned['role']}), rule {tuned['rule']}, seeds {tuned['seeds']}:")
         for row in tuned["configs"]:
-            mark = "*" if row["index"] == tuned["selected"] else " "
+            mark = "*" if row["index"] == tuned["selected_index"] else " "
             point = {k: row["config"][k] for k in tuned["selected"]}
             ctt = row["median_compute_to_target_flops"]
             print(f" {mark} {json.dumps(point)}: median compute-to-target {ctt:.3g} ({row['seeds_reached']}/{row['seeds']} reached), "

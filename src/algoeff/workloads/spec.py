@@ -1,9 +1,11 @@
 """The workload contract: what a workload provides and how one trial of a recipe runs.
 
-A workload (AlgoPerf style) is a dataset, a metric and a fixed target; its
-recipes are dated training configurations (a model and its training method)
-that stand for a publication. ``run_trial`` trains one configuration with one
-seed under ``algoeff.ComputeTracker`` and returns a JSON-ready dict.
+A workload (AlgoPerf style) is a dataset with train / validation / test
+splits, a metric and two fixed targets (validation, test); its recipes are
+dated training configurations (a model and its training method) that stand
+for a publication, each with a tuning grid and the configuration the tuning
+phase selected from it. ``run_trial`` trains one configuration with one seed
+under ``algoeff.ComputeTracker`` and returns a JSON-ready dict.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from algoeff.errors import StudyError
 from algoeff.track import ComputeTracker, Target
 
 __all__ = ["ROLES", "Recipe", "Workload"]
-
 
 ROLES = ("baseline", "control", "recipe", "floor")
 
