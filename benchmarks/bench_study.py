@@ -10,7 +10,7 @@ Each study runs in a fresh subprocess on a fresh store (nothing reused), as a us
                beside it the trials' own wall seconds summed (from the store) with 1 and
                with 2 workers: their ratio is how much slower the same trials ran two at once
 
-    rescore    algoeff study rescore DIR at its own threshold, and at 7 thresholds, on the last
+    rescore    algoeff study rescore DIR at its own threshold, and at its sensitivity thresholds, on the last
                quick study (and on the default one with --default), or on --rescore-study DIR
 
 Reports the median of --repeats runs of each. Timings depend on the machine's
@@ -69,12 +69,12 @@ def run_study(args: list[str], keep: str | None = None) -> float:
 
 
 def time_rescore(folder: str, repeats: int) -> dict:
-    """Median seconds of `algoeff study rescore DIR` (its own threshold, then 7 thresholds), as a user runs it."""
+    """Median seconds of `algoeff study rescore DIR` (its own threshold, then its sensitivity table's), as a user runs it."""
     with open(os.path.join(folder, "results.json"), encoding="utf-8") as fh:
-        target = json.load(fh)["target"]["threshold"]
-    many = [f"{target - d:.3f}" for d in (0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.0)]
-    out = {}
-    for name, extra in (("rescore_own_s", []), ("rescore_7_thresholds_s", [x for t in many for x in ("--threshold", t)])):
+        rows = json.load(fh)["sensitivity"]  # thresholds the baseline reaches: every one is valid
+    many = [repr(r["threshold"]) for r in rows]
+    out = {"rescore_thresholds": len(many)}
+    for name, extra in (("rescore_own_s", []), ("rescore_sensitivity_s", [x for t in many for x in ("--threshold", t)])):
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
