@@ -552,7 +552,7 @@ def test_digits_trial_reaches_an_easy_target():
         def target(self):
             return Target("validation_accuracy", 0.5)
 
-    result = EasyDigits().run_trial("resnet-2015", {"epochs": 5}, 0)
+    result = EasyDigits().run_trial("resnet-2015", {"epochs": 5, "batch_size": 128}, 0)
     assert result["reached"] and result["compute_to_target_flops"] > 0
     assert math.isclose(result["compute_to_target_flops"], result["curve"][-1]["flops"])
 
