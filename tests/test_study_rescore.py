@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -273,3 +274,41 @@ def test_a_baseline_short_of_the_threshold_makes_every_factor_a_lower_bound(tabl
     assert rescore(out, [0.85])["scores"][0]["baseline_warning"] is None
     assert main(["study", "rescore", str(out), "--threshold", "0.9"]) == 0
     assert "note: the baseline base reaches test_accuracy >= 0.9 in only 1/3 seeds" in capsys.readouterr().out
+
+
+def test_rescore_reads_a_store_in_a_read_only_folder(table_study, tmp_path):
+    import shutil
+
+    out, _ = table_study
+    copy = tmp_path / "ro"
+    shutil.copytree(out, copy)
+    for p in copy.iterdir():
+        if p.name.endswith(("-wal", "-shm")):
+            p.unlink()
+    copy.chmod(0o555)
+    try:
+        if os.access(copy, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root): a read-only folder cannot be made")
+        s = rescore(copy, [0.7])["scores"][0]
+        assert _entries(s)["b"]["compute_to_target_flops"] == 2 * M
+    finally:
+        copy.chmod(0o755)
+
+
+def test_rescore_falls_back_to_an_immutable_read_where_read_only_cannot_open(table_study, monkeypatch):
+    import sqlite3
+
+    out, _ = table_study
+    real = sqlite3.connect
+    tried = []
+
+    def connect(database, *args, **kwargs):
+        if isinstance(database, str):
+            tried.append(database.rpartition("?")[2])
+            if database.endswith("?mode=ro"):  # as on read-only media, where the -shm file cannot be created
+                raise sqlite3.OperationalError("unable to open database file")
+        return real(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    s = rescore(out, [0.7])["scores"][0]
+    assert tried == ["mode=ro", "immutable=1"] and _entries(s)["b"]["compute_to_target_flops"] == 2 * M

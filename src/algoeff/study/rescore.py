@@ -36,8 +36,16 @@ def _not_a_study(folder: Path, why: str) -> StudyError:
 
 def _read_summaries(store: Path, keys: list[str]) -> dict:
     """run_key -> stored summary of the latest finished (or diverged) run, read-only."""
+    uri = store.resolve().as_uri()
     try:
-        conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+        conn.execute("SELECT 1 FROM runs LIMIT 1")
+    except sqlite3.OperationalError:
+        # read-only media: a WAL store's -shm cannot be made there, and nothing can be writing to it
+        try:
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+        except sqlite3.Error as err:
+            raise StudyError(f"cannot read run store {str(store)!r}: {err}") from err
     except sqlite3.Error as err:
         raise StudyError(f"cannot read run store {str(store)!r}: {err}") from err
     out = {}
