@@ -1,12 +1,13 @@
 """Aggregation: the tuning phase selects, the report phase measures, ``score`` reads the figures.
 
-* Selection (tuning phase, validation data only): per configuration, the median
-  validation compute-to-target over the tuning seeds, a seed that never reaches
-  counting as +inf. The baseline is charged what the study charges it (its whole
-  schedule); every other recipe up to its first validation crossing. Among the
-  configurations where at least half of the tuning seeds reach the validation
-  target, the lowest median wins (ties: the earlier in the sweep); when none
-  does, the one with the best median final validation metric.
+* Selection (tuning phase, validation data only). The baseline's selected
+  configuration fixes the targets, so its selection cannot use them: the best
+  median final validation metric over the tuning seeds (it trains its whole
+  schedule). Every other recipe: per configuration, the median validation
+  compute-to-target over the tuning seeds (+inf for a seed that never reaches);
+  among the configurations where at least half of the seeds reach, the lowest
+  median wins (ties: the earlier in the sweep); when none does, the best median
+  final validation metric.
 * Report (report seeds, full schedules, test metric): ``score.score`` at the
   test target; the sensitivity table at thresholds from well below the target
   to the baseline's level and at the ends of the baseline's own interval.
@@ -33,10 +34,11 @@ __all__ = ["BASELINE_RULE", "CI_RULE", "SELECTION_RULE", "TREND_RULE", "aggregat
            "scoring_input", "select_configs", "study_benchmark"]
 
 SELECTION_RULE = (
-    "selection on validation data only: per configuration, the median validation compute-to-target over the "
-    "tuning seeds (the baseline charged its whole schedule, others up to their first validation crossing); the "
-    "lowest median among the configurations where at least half of the tuning seeds reach the validation target "
-    "(ties: the earlier in the sweep); when none does, the best median final validation metric"
+    "selection on validation data only, over the tuning seeds: the baseline (whose selected configuration fixes "
+    "the targets) by the best median final validation metric; every other recipe by the lowest median "
+    "validation compute-to-target (up to its first validation crossing) among the configurations where at least "
+    "half of the tuning seeds reach the validation target (ties: the earlier in the sweep), and when none does, "
+    "the best median final validation metric"
 )
 QUICK_SELECTION_RULE = "--quick: each recipe's pre-selected configuration (Recipe.selected); no tuning phase"
 CI_RULE = ci_rule()
@@ -122,10 +124,12 @@ def select_configs(workload, recipes, tuning_trials, results, *, quick: bool) ->
                          "median": float(censored_median(arr)), "eligible": 2 * n_reached >= len(values),
                          "final": final})
         eligible = [r for r in rows if r["eligible"] and math.isfinite(r["median"])]
-        if eligible:
+        sign = 1.0 if target.higher_is_better else -1.0
+        if eligible and not recipe.is_baseline:
             best = min(eligible, key=lambda r: (r["median"], r["index"]))
         else:
-            sign = 1.0 if target.higher_is_better else -1.0
+            # the baseline's selection fixes the targets, so it cannot use them: the best median final
+            # validation metric (also every recipe's fallback when no configuration reaches the target)
             best = max(rows, key=lambda r: (-math.inf if r["final"] is None else sign * r["final"], -r["index"]))
         selected[recipe.name] = (best["index"], best["config"])
         tuning[recipe.name] = {
