@@ -1,116 +1,62 @@
-"""Aggregation: trials -> one entry per recipe, a measured ledger and the doubling time.
+"""Aggregation: the tuning phase selects, the report phase measures, ``score`` reads the figures.
 
-The protocol (Hernandez & Brown 2020, section 3):
-
-* The baseline trains its full schedule and is charged all of it; every other
-  recipe is charged its training compute until its first evaluation at or past
-  the workload's fixed target (the tracker's conservative compute-to-target).
-* Per configuration, the median compute-to-target across seeds, a seed that
-  never reaches counting as +inf (``algoeff.track.stats``).
-* SELECTION_RULE picks each recipe's best configuration; its median, bootstrap
-  CI, seeds reached and reduction factor against the baseline are the paper's
-  figure. The compute of every trial (tuning included) is reported beside it.
-* The doubling time is ``algoeff.trend.fit_trend`` over the measured ledger's
-  frontier (recipes that reached the target, from the baseline's date on).
-
-Selection bias: the best configuration is picked on the same seeds that report
-its compute, so its median is optimistic by the luck of the draw among the
-configurations tried; the sweeps are small (2 to 4 configurations) and the
-baseline is not tuned, so the bias favours later recipes slightly.
+* Selection (tuning phase, validation data only). The baseline's selected
+  configuration fixes the targets, so its selection cannot use them: the best
+  median final validation metric over the tuning seeds (it trains its whole
+  schedule). Every other recipe: per configuration, the median validation
+  compute-to-target over the tuning seeds (+inf for a seed that never reaches);
+  among the configurations where at least half of the seeds reach, the lowest
+  median wins (ties: the earlier in the sweep); when none does, the best median
+  final validation metric.
+* Report (report seeds, full schedules, test metric): ``score.score`` at the
+  test target; the sensitivity table at thresholds from well below the target
+  to the baseline's level and at the ends of the baseline's own interval.
+* Selection bias, measured: the selected configuration's tuning-phase median
+  beside the same configuration's report-phase median on the same validation
+  target, from fresh seeds.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 
 import numpy as np
 
-from algoeff.errors import LedgerError
-from algoeff.ledger import Benchmark, Entry
-from algoeff.track import less_compute, median_compute_to_target
-from algoeff.trend import fit_trend
+from algoeff.ledger import Benchmark
+from algoeff.track.stats import censored_median, median_interval
 
-__all__ = ["BASELINE_RULE", "CI_RULE", "SELECTION_RULE", "TREND_RULE", "aggregate", "study_benchmark"]
+from .plan import recipe_role, selected_config
+from .score import ci_rule, crossing_index, score, sensitivity, sensitivity_thresholds
+
+__all__ = ["BASELINE_RULE", "CI_RULE", "SELECTION_RULE", "TREND_RULE", "aggregate", "report_target",
+           "scoring_input", "select_configs", "study_benchmark"]
 
 SELECTION_RULE = (
-    "best configuration: the lowest median compute-to-target among the configurations where at least "
-    "half of the seeds reach the target (ties go to the earlier in the sweep); when none does, the one "
-    "with the best median final metric, reported as not reached"
+    "selection on validation data only, over the tuning seeds: the baseline (whose selected configuration fixes "
+    "the targets) by the best median final validation metric; every other recipe by the lowest median "
+    "validation compute-to-target (up to its first validation crossing) among the configurations where at least "
+    "half of the tuning seeds reach the validation target (ties: the earlier in the sweep), and when none does, "
+    "the best median final validation metric"
 )
-CI_RULE = (
-    "95% CI: percentile bootstrap of the median across seeds (9,999 resamples, seed 0); a seed that never "
-    "reaches the target counts as +inf, and an upper bound the data cannot fix is null"
-)
+QUICK_SELECTION_RULE = "--quick: each recipe's pre-selected configuration (Recipe.selected); no tuning phase"
+CI_RULE = ci_rule()
 TREND_RULE = ("OLS fit of log2(baseline compute / compute) against months over the frontier, baseline "
               "included; doubling time = 1 / slope")
+BOOTSTRAP_RULE = ("percentile bootstrap over seeds (1,999 resamples, seed 0): each recipe's report seeds "
+                  "resampled, its median recomputed, the frontier rebuilt and refitted")
 BASELINE_RULE = "the baseline trains its full schedule and is charged all of it (its compute is not stopped at the target)"
 
 
-def _finite(value):
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _charged(result: dict, baseline: bool):
-    """FLOPs a trial is charged, or None when it never reached the target (censored)."""
-    if baseline:
-        return float(result["total_train_flops"])
-    if result.get("reached") and not result.get("diverged") and result.get("compute_to_target_flops") is not None:
-        return float(result["compute_to_target_flops"])
-    return None
-
-
-def _reached(result: dict) -> bool:
-    return bool(result.get("reached")) and not result.get("diverged")
-
-
-class _Config:
-    """One configuration's seeds: their charged compute and its median with CI."""
-
-    def __init__(self, index: int, config: dict, pairs, baseline: bool, higher_is_better: bool):
-        self.index, self.config = index, config
-        self.results = [r for _, r in sorted(pairs, key=lambda p: p[0].seed)]
-        self.values = [_charged(r, baseline) for r in self.results]
-        self.n = len(self.results)
-        self.n_reached = sum(_reached(r) for r in self.results)
-        self.eligible = 2 * self.n_reached >= self.n
-        finals = [r["final_metric"] for r in self.results if _finite(r.get("final_metric")) is not None]
-        self.final_median = float(np.median(finals)) if finals else None
-        sign = 1.0 if higher_is_better else -1.0
-        self.final_score = -math.inf if self.final_median is None else sign * self.final_median
-        if self.n >= 2:
-            stats = median_compute_to_target(self.values)
-            self.median, self.ci = stats.median, (stats.ci_low, stats.ci_high)
-        else:
-            self.median = math.inf if self.values[0] is None else self.values[0]
-            self.ci = None  # one seed: no interval
-
-
-def _best(configs: list[_Config]) -> _Config:
-    eligible = [c for c in configs if c.eligible and math.isfinite(c.median)]
-    if eligible:
-        return min(eligible, key=lambda c: (c.median, c.index))
-    return max(configs, key=lambda c: (c.final_score, -c.index))
-
-
-def _interval(ci):
-    if ci is None:
-        return None
-    return [_finite(ci[0]), _finite(ci[1])]
-
-
-def _reduction_ci(best: _Config, base: _Config):
-    """95% CI of baseline / recipe compute from the bootstrap of the ratio of medians."""
-    if best.n < 2 or base.n < 2:
-        return None
-    cmp = less_compute(best.values, base.values)
-    low = 1.0 / cmp.ci_high if cmp.ci_high > 0 and math.isfinite(cmp.ci_high) else None
-    high = 1.0 / cmp.ci_low if cmp.ci_low > 0 and math.isfinite(cmp.ci_low) else None
-    return [low, high]
+def report_target(workload):
+    """The target the report phase is scored at: the test target, else (older workloads) the one target."""
+    return getattr(workload, "test_target", None) or workload.target
 
 
 def study_benchmark(workload) -> Benchmark:
-    """The ledger benchmark a study measures: its workload at the baseline's fixed target."""
-    target = workload.target
+    """The ledger benchmark a study measures: its workload at the baseline's fixed test target."""
+    target = report_target(workload)
     base = next(r for r in workload.recipes() if r.is_baseline)
     sign = ">=" if target.higher_is_better else "<="
     return Benchmark(
@@ -125,145 +71,277 @@ def study_benchmark(workload) -> Benchmark:
     )
 
 
-def aggregate(workload, trials, results: dict, *, quick: bool = False) -> dict:
-    """The study's figures from its trials and their results (run_key -> run_trial dict).
+def definition_hash(recipe) -> str:
+    fn = getattr(recipe, "definition_hash", None)
+    if fn is not None:
+        return fn()
+    text = json.dumps({**recipe.to_dict(), "grid": getattr(recipe, "grid", {})}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    Returns the results.json fields that do not depend on where outputs are written,
-    plus "ledger_entries" (list of Entry) and "benchmark" (Benchmark) for the writer.
-    """
+
+# -- tuning phase ---------------------------------------------------------------------------
+
+
+def _tuning_value(result: dict, target, baseline: bool):
+    """Validation compute a tuning trial is charged for selection, or None (censored)."""
+    if result.get("diverged"):
+        return None
+    i = crossing_index(result.get("curve") or [], target.metric, target.threshold, target.higher_is_better)
+    if i is None:
+        return None
+    return float(result["total_train_flops"]) if baseline else float(result["curve"][i]["flops"])
+
+
+def _final(result: dict, metric: str):
+    for point in reversed(result.get("curve") or []):
+        value = point.get(metric)
+        if value is not None and math.isfinite(value):
+            return value
+    return None
+
+
+def select_configs(workload, recipes, tuning_trials, results, *, quick: bool) -> tuple[dict, dict]:
+    """(selected, tuning): recipe -> (config_index, config), and recipe -> the tuning phase's figures."""
     target = workload.target
-    by_recipe: dict[str, list] = {}
-    for trial in trials:
-        by_recipe.setdefault(trial.recipe, []).append((trial, results[trial.run_key]))
-    recipes = [r for r in workload.recipes() if r.name in by_recipe]
-    base_recipe = next(r for r in recipes if r.is_baseline)
-
-    chosen, entries, curves = {}, [], []
+    selected, tuning = {}, {}
     for recipe in recipes:
-        pairs = by_recipe[recipe.name]
+        if quick:
+            selected[recipe.name] = (0, selected_config(recipe))
+            tuning[recipe.name] = {"configs": 0, "trials": 0, "median_validation_compute_flops": None}
+            continue
         groups: dict[int, list] = {}
-        for trial, result in pairs:
-            groups.setdefault(trial.config_index, []).append((trial, result))
-        configs = [_Config(i, g[0][0].config, g, recipe.is_baseline, target.higher_is_better)
-                   for i, g in sorted(groups.items())]
-        best = chosen[recipe.name] = _best(configs)
-        for trial, result in sorted(pairs, key=lambda p: (p[0].config_index, p[0].seed)):
-            curves.append({
-                "recipe": recipe.name, "seed": trial.seed, "config_index": trial.config_index,
-                "config": trial.config, "best": trial.config_index == best.index, "reached": _reached(result),
-                "points": [{"flops": p["flops"], "examples": p.get("examples"), target.metric: p.get(target.metric)}
-                           for p in result.get("curve") or []],
-            })
+        for trial in tuning_trials:
+            if trial.recipe == recipe.name:
+                groups.setdefault(trial.config_index, []).append(trial)
+        rows = []
+        for index, trials in sorted(groups.items()):
+            values = [_tuning_value(results[t.run_key], target, recipe.is_baseline) for t in trials]
+            arr = np.array([math.inf if v is None else v for v in values])
+            n_reached = sum(v is not None for v in values)
+            finals = [f for f in (_final(results[t.run_key], target.metric) for t in trials) if f is not None]
+            final = float(np.median(finals)) if finals else None
+            rows.append({"index": index, "config": trials[0].config, "values": values,
+                         "median": float(censored_median(arr)), "eligible": 2 * n_reached >= len(values),
+                         "final": final})
+        eligible = [r for r in rows if r["eligible"] and math.isfinite(r["median"])]
+        sign = 1.0 if target.higher_is_better else -1.0
+        if eligible and not recipe.is_baseline:
+            best = min(eligible, key=lambda r: (r["median"], r["index"]))
+        else:
+            # the baseline's selection fixes the targets, so it cannot use them: the best median final
+            # validation metric (also every recipe's fallback when no configuration reaches the target)
+            best = max(rows, key=lambda r: (-math.inf if r["final"] is None else sign * r["final"], -r["index"]))
+        selected[recipe.name] = (best["index"], best["config"])
+        tuning[recipe.name] = {
+            "configs": len(rows), "trials": sum(len(r["values"]) for r in rows),
+            "median_validation_compute_flops": best["median"] if math.isfinite(best["median"]) else None,
+            "by_config": [{"config_index": r["index"], "median_validation_compute_flops":
+                           r["median"] if math.isfinite(r["median"]) else None, "eligible": r["eligible"]}
+                          for r in rows],
+        }
+    return selected, tuning
+
+
+# -- report phase ---------------------------------------------------------------------------
+
+
+def _flops_per_epoch(result: dict, config: dict):
+    if result.get("flops_per_epoch"):
+        return float(result["flops_per_epoch"])
+    curve = result.get("curve") or []
+    for point in reversed(curve):
+        if point.get("epoch"):
+            return float(point["flops"]) / float(point["epoch"])
+    epochs = config.get("epochs")
+    if not result.get("diverged") and epochs:
+        return float(result["total_train_flops"]) / float(epochs)
+    return None
+
+
+def _trial_record(trial, result: dict) -> dict:
+    return {
+        "seed": trial.seed,
+        "run_key": trial.run_key,
+        "total_train_flops": float(result["total_train_flops"]),
+        "eval_flops": float(result.get("eval_flops") or 0.0),
+        "flops_per_epoch": _flops_per_epoch(result, trial.config),
+        "diverged": bool(result.get("diverged")),
+        "curve": result.get("curve") or [],
+    }
+
+
+def scoring_input(workload, recipes, report_trials, results, *, command: str, selected=None) -> dict:
+    """What ``score`` reads: recipe metadata and every report trial's stored curve (JSON-ready)."""
+    target = report_target(workload)
+    trials: dict[str, list] = {}
+    for trial in report_trials:
+        trials.setdefault(trial.recipe, []).append(_trial_record(trial, results[trial.run_key]))
+    return {
+        "workload": workload.name,
+        "metric": target.metric,
+        "higher_is_better": target.higher_is_better,
+        "validation_metric": workload.target.metric,
+        "command": command,
+        "recipes": [{
+            "name": r.name, "title": r.title, "publication": r.publication, "link": r.link,
+            "date": r.date.isoformat(), "role": recipe_role(r), "is_baseline": r.is_baseline,
+            "selected_from": None if selected is None else _config_text(selected[r.name][1]),
+        } for r in recipes],
+        "trials": trials,
+    }
+
+
+def _config_text(config: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(config.items()))
+
+
+def _baseline_level(curves: dict) -> dict | None:
+    """The baseline's final report metric: median and order-statistic interval (the target's own uncertainty)."""
+    base = next(r["name"] for r in curves["recipes"] if r["is_baseline"])
+    finals = [_final(t, curves["metric"]) for t in curves["trials"].get(base, []) if not t["diverged"]]
+    finals = [f for f in finals if f is not None]
+    if len(finals) < 2:
+        return None
+    stats = median_interval(finals)
+    return {"median": stats.median, "ci": [stats.ci_low, stats.ci_high], "coverage": stats.coverage,
+            "seeds": len(finals), "method": "order statistics of the baseline's final report-phase metric"}
+
+
+def _selection_bias(curves, tuning, workload) -> dict:
+    """Selected configuration: tuning-phase median vs report-phase median, both on the validation target."""
+    target = workload.target
+    out = {}
+    for r in curves["recipes"]:
+        tuned = tuning[r["name"]]["median_validation_compute_flops"]
+        values = []
+        for t in curves["trials"].get(r["name"], []):
+            values.append(_tuning_value({**t, "curve": t["curve"]}, target, r["is_baseline"]))
+        arr = np.array([math.inf if v is None else v for v in values]) if values else np.array([math.inf])
+        reported = float(censored_median(arr))
+        reported = reported if math.isfinite(reported) else None
+        out[r["name"]] = {
+            "tuning_median_validation_flops": tuned,
+            "report_median_validation_flops": reported,
+            "report_over_tuning": None if not tuned or reported is None else reported / tuned,
+        }
+    return out
+
+
+def aggregate(workload, tuning_trials, report_trials, results: dict, *, quick: bool = False,
+              selected: dict, tuning: dict, protocol: dict) -> dict:
+    """The study's figures: results.json's fields plus "ledger_entries" and "benchmark" for the writer."""
+    names = {t.recipe for t in report_trials}
+    recipes = [r for r in workload.recipes() if r.name in names]
+    base_recipe = next(r for r in recipes if r.is_baseline)
+    command = f"algoeff study {workload.name}" + (" --quick" if quick else "")
+    curves = scoring_input(workload, recipes, report_trials, results, command=command, selected=selected)
+    protocol = {**protocol, "scoring": {k: v for k, v in curves.items() if k != "trials"}}
+    target = report_target(workload)
+    main = score(curves, target.threshold)
+    level = _baseline_level(curves)
+    thresholds = sensitivity_thresholds(curves, target.threshold, level["ci"] if level else None)
+    if target.threshold not in thresholds:
+        thresholds = sorted({*thresholds, target.threshold}, reverse=not target.higher_is_better)
+    table = sensitivity(curves, thresholds)
+    bias = _selection_bias(curves, tuning, workload)
+
+    all_trials = list(tuning_trials) + list(report_trials)
+    entries = []
+    for entry in main["entries"]:
+        name = entry["recipe"]
+        index, config = selected[name]
+        mine = [t for t in all_trials if t.recipe == name]
+        report = [t for t in report_trials if t.recipe == name]
         entries.append({
-            "recipe": recipe.name,
-            "title": recipe.title,
-            "publication": recipe.publication,
-            "link": recipe.link,
-            "date": recipe.date.isoformat(),
-            "is_baseline": recipe.is_baseline,
-            "compute_to_target_flops": _finite(best.median),
-            "ci95_flops": _interval(best.ci) if math.isfinite(best.median) else None,
-            "seeds_reached": best.n_reached,
-            "seeds": best.n,
-            "reached": best.eligible,
-            "reduction_factor": None,
-            "reduction_factor_ci95": None,
-            "final_metric_median": best.final_median,
-            "compute_by_seed_flops": best.values,
-            "best_config": best.config,
-            "best_config_index": best.index,
-            "configs": len(configs),
-            "trials": len(pairs),
-            "tuning_compute_flops": float(sum(r["total_train_flops"] for _, r in pairs)),
-            "eval_compute_flops": float(sum(r.get("eval_flops") or 0 for _, r in pairs)),
+            **entry,
+            "best_config": config,
+            "best_config_index": index,
+            "configs": tuning[name]["configs"],
+            "trials": len(mine),
+            "tuning_trials": tuning[name]["trials"],
+            "tuning": tuning[name],
+            "selection_bias": bias[name],
+            "final_metric_median": _median_final([results[t.run_key] for t in report], target.metric),
+            "tuning_compute_flops": float(sum(results[t.run_key]["total_train_flops"] for t in mine)),
+            "report_compute_flops": float(sum(results[t.run_key]["total_train_flops"] for t in report)),
+            "eval_compute_flops": float(sum(results[t.run_key].get("eval_flops") or 0 for t in mine)),
+        })
+    # the reduction factor's CI: the order-statistic interval has no ratio form; bootstrap of the ratio of medians
+    _ratio_cis(entries, curves, main)
+
+    plot_curves = []
+    for trial in report_trials:
+        result = results[trial.run_key]
+        plot_curves.append({
+            "recipe": trial.recipe, "seed": trial.seed, "config_index": trial.config_index, "config": trial.config,
+            "best": True, "phase": "report", "run_key": trial.run_key,
+            "reached": not result.get("diverged") and crossing_index(
+                result.get("curve") or [], target.metric, target.threshold, target.higher_is_better) is not None,
+            "points": [{k: p.get(k) for k in ("flops", "eval_flops", "examples", "epoch", target.metric,
+                                              workload.target.metric) if k in p} for p in result.get("curve") or []],
         })
 
-    base = chosen[base_recipe.name]
-    for entry in entries:
-        best = chosen[entry["recipe"]]
-        if entry["compute_to_target_flops"] is not None and math.isfinite(base.median):
-            entry["reduction_factor"] = base.median / entry["compute_to_target_flops"]
-            entry["reduction_factor_ci95"] = None if best is base else _reduction_ci(best, base)
-
-    benchmark = study_benchmark(workload)
-    ledger, owner = _ledger_entries(entries, base_recipe, benchmark, workload.name, quick)
-    trend, note, frontier = None, "", []
-    try:
-        trend = fit_trend(ledger)
-        frontier = [owner[id(e)] for e in trend.frontier]
-    except LedgerError as err:
-        note = str(err)
-        frontier = [owner[id(e)] for e in ledger[:1]]
-    fit = trend.to_dict() if trend else {}
-    return {
+    targets = {"validation": workload.target.to_dict(), "test": target.to_dict(),
+               "baseline_final_test": level}
+    ledger = main.pop("ledger_entries")
+    data = {
         "workload": workload.name,
         "title": workload.title,
         "quick": bool(quick),
         "target": target.to_dict(),
+        "targets": targets,
+        "protocol": protocol,
         "baseline": base_recipe.name,
         "seeds": max(e["seeds"] for e in entries),
         "entries": entries,
-        "frontier": frontier,
-        "doubling_time_months": fit.get("doubling_time_months"),
-        "doubling_time_ci95_months": fit.get("doubling_time_ci95_months"),
-        "doubling_time_note": fit.get("ci_note", note) or note,
-        "doubling_time_rule": TREND_RULE + (f"; {trend.ci_method}" if trend else ""),
-        "reduction_factor": fit.get("reduction_factor"),
-        "span_years": fit.get("span_years"),
-        "moores_law_factor": fit.get("moores_law_factor"),
-        "total_compute_flops": float(sum(e["tuning_compute_flops"] for e in entries)),
-        "best_configs_compute_flops": float(sum(
-            r["total_train_flops"] for t, r in (p for ps in by_recipe.values() for p in ps)
-            if t.config_index == chosen[t.recipe].index)),
-        "total_eval_compute_flops": float(sum(e["eval_compute_flops"] for e in entries)),
-        "rules": {"selection": SELECTION_RULE, "ci": CI_RULE, "baseline": BASELINE_RULE,
-                  "compute_to_target": "training FLOPs at the first evaluation at or past the target "
-                                       "(evaluation FLOPs kept apart)"},
-        "curves": curves,
+        "control": main["control"],
+        "baseline_refused": main["baseline_refused"],
+        "baseline_warning": main["baseline_warning"],
+        "frontier": main["frontier"],
+        "doubling_time_months": main["doubling_time_months"],
+        "doubling_time_ci95_months": main["doubling_time_ci95_months"],
+        "doubling_time_bootstrap_ci95_months": main["doubling_time_bootstrap_ci95_months"],
+        "doubling_time_note": main["doubling_time_note"],
+        "doubling_time_rule": TREND_RULE + "; t-interval on the slope; beside it, " + BOOTSTRAP_RULE,
+        "best_so_far": main["best_so_far"],
+        "reduction_factor": main["reduction_factor"],
+        "span_years": main["span_years"],
+        "moores_law_factor": main["moores_law_factor"],
+        "sensitivity": table,
+        "selection_bias": bias,
+        "total_compute_flops": float(sum(results[t.run_key]["total_train_flops"] for t in all_trials)),
+        "tuning_compute_flops": float(sum(results[t.run_key]["total_train_flops"] for t in tuning_trials)),
+        "best_configs_compute_flops": float(sum(results[t.run_key]["total_train_flops"] for t in report_trials)),
+        "total_eval_compute_flops": float(sum(results[t.run_key].get("eval_flops") or 0 for t in all_trials)),
+        "rules": {"selection": QUICK_SELECTION_RULE if quick else SELECTION_RULE, "ci": CI_RULE,
+                  "baseline": BASELINE_RULE, "crossing": "first evaluation at or past the threshold",
+                  "compute_to_target": "training FLOPs at the first evaluation at or past the test target "
+                                       "(evaluation FLOPs kept apart), over the report seeds",
+                  "ledger": "the baseline and the dated recipes from its date on; 2012-ideas controls and "
+                            "floors are in the table, not the ledger"},
+        "curves": plot_curves,
         "ledger_entries": ledger,
-        "benchmark": benchmark,
+        "benchmark": study_benchmark(workload),
     }
+    return data
 
 
-def _ledger_entries(entries, base_recipe, benchmark, workload: str, quick: bool):
-    """Measured ledger entries (baseline first) and a map from each to its recipe name.
+def _median_final(results, metric):
+    finals = [f for f in (_final(r, metric) for r in results) if f is not None]
+    return float(np.median(finals)) if finals else None
 
-    Recipes that never reached the target have no compute to list; recipes dated
-    before the baseline (a floor such as the MLP) are in the table, not the ledger,
-    whose earliest entry must be its baseline.
-    """
-    ledger, owner, used = [], {}, set()
-    command = f"algoeff study {workload}" + (" --quick" if quick else "")
-    for e in sorted(entries, key=lambda e: (not e["is_baseline"], e["date"])):
-        if e["compute_to_target_flops"] is None or e["date"] < base_recipe.date.isoformat():
+
+def _ratio_cis(entries, curves, main):
+    from algoeff.track import less_compute
+
+    base = next(e for e in entries if e["is_baseline"])
+    for e in entries:
+        e["reduction_factor_ci95"] = None
+        e["reduction_factor_ci_method"] = ("percentile bootstrap of the ratio of medians (9,999 resamples); "
+                                           "with few seeds its coverage is below 95%")
+        if e["is_baseline"] or e["reduction_factor"] is None or e["seeds"] < 2 or base["seeds"] < 2:
             continue
-        publication = e["publication"] if e["publication"].lower() not in used else f"{e['publication']} [{e['recipe']}]"
-        used.add(publication.lower())
-        ci = e["ci95_flops"]
-        ci_text = "no CI (1 seed)" if ci is None else (
-            f"95% CI {ci[0]:.3g} to {'unbounded' if ci[1] is None else f'{ci[1]:.3g}'} FLOPs")
-        entry = Entry(
-            benchmark=benchmark.key,
-            publication=publication,
-            publication_link=e["link"],
-            date=_date(e["date"]),
-            compute_flops=e["compute_to_target_flops"],
-            listed_reduction_factor=e["reduction_factor"],
-            analysis=f"{command}: recipe {e['recipe']}",
-            analysis_link="",
-            flops_per_mac=2,
-            models=1,
-            method="measured",
-            notes=(f"{e['title']}; median of {e['seeds']} seeds ({e['seeds_reached']} reached), {ci_text}; "
-                   f"best of {e['configs']} configurations"),
-            provenance=f"{command}; {'full schedule (baseline)' if e['is_baseline'] else 'compute to target'}",
-        )
-        ledger.append(entry)
-        owner[id(entry)] = e["recipe"]
-    return ledger, owner
-
-
-def _date(text: str):
-    import datetime as dt
-
-    return dt.date.fromisoformat(text)
+        cmp = less_compute(e["compute_by_seed_flops"], base["compute_by_seed_flops"])
+        low = 1.0 / cmp.ci_high if cmp.ci_high > 0 and math.isfinite(cmp.ci_high) else None
+        high = 1.0 / cmp.ci_low if cmp.ci_low > 0 and math.isfinite(cmp.ci_low) else None
+        e["reduction_factor_ci95"] = [low, high]

@@ -14,6 +14,8 @@ from algoeff.track import RunStore
 
 __all__ = ["DONE_STATUSES", "load_result", "open_store", "record_trial"]
 
+_POINT_FIELDS = ("step", "flops", "examples", "wall_s", "eval_flops", "epoch")
+
 # a diverged trial is finished too: it ran and never reaches the target
 DONE_STATUSES = ("finished", "diverged")
 
@@ -39,12 +41,15 @@ def record_trial(store: RunStore, trial, result: dict, *, metric: str, target: d
         key=trial.run_key,
         config={"workload": trial.workload, "recipe": trial.recipe, "config": trial.config,
                 "config_index": trial.config_index, "seed": trial.seed,
-                "full_schedule": trial.full_schedule},
+                "full_schedule": trial.full_schedule, "phase": getattr(trial, "phase", "tuning")},
         target=target,
         environment=environment or {},
     )
     for index, point in enumerate(result.get("curve") or []):
-        value = point.get(metric)
+        # every metric of the evaluation (validation and test), so any threshold of either can be read back
+        metrics = {k: float("nan") if v is None else v for k, v in point.items()
+                   if k not in _POINT_FIELDS and (v is None or isinstance(v, (int, float)))}
+        metrics.setdefault(metric, float("nan"))
         store.add_point(
             run_id,
             # run_trial's curve may not carry the step; the evaluation index stands in
@@ -53,7 +58,7 @@ def record_trial(store: RunStore, trial, result: dict, *, metric: str, target: d
             examples=point.get("examples"),
             wall=point.get("wall_s", 0.0),
             eval_flops=point.get("eval_flops", 0),
-            metrics={metric: float("nan") if value is None else value},
+            metrics=metrics,
         )
     store.finish_run(run_id, status="diverged" if result.get("diverged") else "finished", summary=result)
     return run_id
