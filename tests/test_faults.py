@@ -30,7 +30,8 @@ from algoeff.track import RunStore
 pytestmark = pytest.mark.slow
 
 SEEDS = 3
-STUDY = dict(seeds=SEEDS, recipes=[], max_configs=1, overrides={"epochs": 1})
+# quick: the report phase alone (the baseline's selected configuration), so a study is exactly SEEDS trials
+STUDY = dict(quick=True, seeds=SEEDS, recipes=[], overrides={"epochs": 1})
 
 # mnist1d with faults keyed by seed, steered through files in `ctl`; a module of its
 # own so that pool workers (spawn) and Ray workers can import it (via PYTHONPATH)

@@ -407,6 +407,18 @@ def _swap(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _about_out(err: OSError, tmp: Path, out: Path) -> OSError:
+    """The same error naming the file under ``out`` (the user's path), not its twin in the staging folder."""
+    name = err.filename
+    if name is None:
+        return type(err)(err.errno, err.strerror or str(err), str(out))
+    try:
+        name = out / Path(name).relative_to(tmp)
+    except ValueError:
+        pass
+    return type(err)(err.errno, err.strerror or str(err), str(name))
+
+
 def write_outputs(data: dict, out, *, ledger_entries, benchmark) -> dict:
     """Write the study's files under ``out`` as one set; return results.json's content (with the file names)."""
     out = Path(out)
@@ -415,7 +427,10 @@ def write_outputs(data: dict, out, *, ledger_entries, benchmark) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        results = _write_set(data, tmp, ledger_entries=ledger_entries, benchmark=benchmark)
+        try:
+            results = _write_set(data, tmp, ledger_entries=ledger_entries, benchmark=benchmark)
+        except OSError as err:
+            raise _about_out(err, tmp, out) from None
         os.chmod(tmp, out.stat().st_mode & 0o7777 if out.exists() else 0o755)
         if out.exists():
             try:
