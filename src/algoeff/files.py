@@ -6,11 +6,13 @@ goes through here, so a crash or a full disk mid-write leaves the old file.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "swap_in_folder"]
 
 
 def atomic_write(path, write) -> Path:
@@ -72,3 +74,41 @@ def atomic_write_text(path, text: str) -> Path:
             os.fsync(fh.fileno())
 
     return atomic_write(path, write)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two folders (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def swap_in_folder(tmp, out) -> None:
+    """Put the finished folder ``tmp`` at ``out`` whole; an old ``out`` goes only once the new one is in place.
+
+    Readers see the old folder or the new one, never a mix: one renameat2
+    exchange where the kernel has it, else two renames (a reader may then find
+    no folder for an instant, but never half of one).
+    """
+    tmp, out = Path(tmp), Path(out)
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    if _exchange(tmp, out):
+        shutil.rmtree(tmp, ignore_errors=True)  # now the old folder
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.rename(out, old / out.name)
+    try:
+        os.rename(tmp, out)
+    except BaseException:
+        os.rename(old / out.name, out)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

@@ -24,6 +24,8 @@ from algoeff.ledger.conventions import NORMALIZE_HELP, apply_convention
 from algoeff.ledger.entry import METHODS
 from algoeff.units import UNITS, from_flops
 
+from .args import finite_float
+
 __all__ = ["EXTRA_LEDGER_COMMANDS", "add_ledger_options", "format_compute", "open_ledger", "register"]
 
 # Modules under algoeff.cli that add more `algoeff ledger` sub-commands, each
@@ -146,7 +148,7 @@ def register(subparsers) -> None:
                       help="the ledger CSV the benchmark is for; benchmarks.toml is written beside it")
     badd.add_argument("--title", required=True, help="table heading, e.g. 'Digits-95-level performance'")
     badd.add_argument("--metric", required=True, help="what is measured, e.g. 'test accuracy (%%)'")
-    badd.add_argument("--threshold", required=True, type=_finite_float,
+    badd.add_argument("--threshold", required=True, type=finite_float,
                       help="the value that counts as reaching the benchmark")
     badd.add_argument("--direction", required=True, choices=("higher", "lower"),
                       help="higher: the metric must be >= threshold; lower: <= threshold")
@@ -160,18 +162,6 @@ def register(subparsers) -> None:
 
     for name in EXTRA_LEDGER_COMMANDS:
         importlib.import_module(f"algoeff.cli.{name}").register(sub)
-
-
-def _finite_float(text: str) -> float:
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
 
 
 def _benchmark_list(args) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from .args import finite_float
+
 __all__ = ["register"]
 
 WORKLOAD_NAMES = ("mnist1d", "digits", "cifar10", "imagenet")
@@ -32,19 +34,6 @@ def _override(text: str):
     except json.JSONDecodeError:
         parsed = value
     return key.strip(), parsed
-
-
-def _threshold(text: str) -> float:
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
 
 
 def register(subparsers) -> None:
@@ -85,7 +74,7 @@ def register(subparsers) -> None:
                         type=_override,
                         help="set a config key in every configuration, e.g. --set epochs=2 (repeatable; "
                              "the value is read as JSON, else as text)")
-    parser.add_argument("--threshold", type=_threshold, action="append", metavar="T",
+    parser.add_argument("--threshold", type=finite_float, action="append", metavar="T",
                         help="(rescore only) score at this threshold of the test metric (repeatable; "
                              "default: the study's own target)")
     parser.add_argument("--rule", default="first", metavar="first|consecutive:K",

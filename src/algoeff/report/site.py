@@ -23,6 +23,7 @@ from pathlib import Path
 
 from algoeff import __version__, trend
 from algoeff.errors import LedgerError, ReportError
+from algoeff.files import swap_in_folder
 from algoeff.ledger import Ledger, bundled_ledger_path, load_ledger, write_ledger
 from algoeff.units import FLOPS_PER_TFS_DAY
 
@@ -175,7 +176,7 @@ def build_site(out, *, ledger=None, studies=(), corrected: bool = True, progress
         pages.append(out / "method.html")
         (tmp / MARKER).write_text(f"algoeff {__version__} report\n", encoding="utf-8")
         _publishable(tmp)
-        _swap(tmp, out)
+        swap_in_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -189,19 +190,3 @@ def _publishable(root: Path) -> None:
     os.chmod(root, 0o755)
     for path in root.rglob("*"):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
-
-
-def _swap(tmp: Path, out: Path) -> None:
-    """Put the finished site at ``out``; an earlier site there is removed only once the new one is in place."""
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.rename(out, old / "site")
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old / "site", out)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)

@@ -12,7 +12,6 @@ systems) the files are replaced one by one, results.json last.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import json
 import os
@@ -20,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from algoeff.files import atomic_write, atomic_write_text
+from algoeff.files import atomic_write, atomic_write_text, swap_in_folder
 from algoeff.ledger import write_ledger
 
 __all__ = ["PLOTS", "render_table", "write_outputs"]
@@ -372,41 +371,6 @@ def _link_tree(src: Path, dst: Path) -> None:
             os.link(entry.path, target)
 
 
-_RENAME_EXCHANGE = 2
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two folders (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd = -100
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    return False
-
-
-def _swap(tmp: Path, out: Path) -> None:
-    """Put the staged folder at ``out``; the old one goes only once the new one is in place."""
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    if _exchange(tmp, out):
-        shutil.rmtree(tmp, ignore_errors=True)  # now the old study
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.rename(out, old / "study")
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old / "study", out)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _about_out(err: OSError, tmp: Path, out: Path) -> OSError:
     """The same error naming the file under ``out`` (the user's path), not its twin in the staging folder."""
     name = err.filename
@@ -439,7 +403,7 @@ def write_outputs(data: dict, out, *, ledger_entries, benchmark) -> dict:
                 # no hard links here: fall back to replacing the files one by one, results.json last
                 shutil.rmtree(tmp, ignore_errors=True)
                 return _write_set(data, out, ledger_entries=ledger_entries, benchmark=benchmark)
-        _swap(tmp, out)
+        swap_in_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
