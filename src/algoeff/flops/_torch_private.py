@@ -139,7 +139,15 @@ def compile_in_use() -> bool:
     backends = getattr(eval_frame, "cached_backends", None)
     if not isinstance(backends, dict):
         return True
-    return any(backend is not None for backend in list(backends.values()))
+    # asked at every block: entries are only added (or all cleared by a reset), so its length and last
+    # key say whether the table changed since it was last read
+    seen = (len(backends), next(reversed(backends), None))
+    if seen != _COMPILE_SEEN[0]:
+        _COMPILE_SEEN[:] = [seen, any(backend is not None for backend in list(backends.values()))]
+    return _COMPILE_SEEN[1]
+
+
+_COMPILE_SEEN = [None, False]  # ((length, last key) of dynamo's cached_backends when last read, the answer)
 
 
 def in_compiled_call() -> bool:

@@ -50,7 +50,7 @@ __all__ = ["StepCounter"]
 
 _STRUCTURE_VERSION = [0]
 _ACTIVE = [None]  # the StepCounter whose step() block is open: one at a time in a process
-_OPT_HOOKS: list = []  # the process-wide optimizer hooks once torch.compile is in use
+_OPT_HOOKS: list = []  # [kind, pre-hook handle, post-hook handle]: the process-wide optimizer hooks
 
 
 def _compiling_loaded() -> bool:
@@ -70,18 +70,25 @@ def _global_post_optimizer(optimizer, args, kwargs):
         counter._post_optimizer(optimizer, args, kwargs)
 
 
-def _install_compiled_optimizer_hooks():
-    """Optimizer hooks that stay registered and run outside compiled code.
+def _install_optimizer_hooks(compile_safe: bool):
+    """One process-wide pair of optimizer hooks that forwards to the open block's counter.
 
-    A compiled step function traces ``Optimizer.step`` and guards on the global hook
-    tables: hooks added and removed around every block would recompile it every
-    step, and a traced hook runs its side effects only when traced. Once dynamo is
-    loaded, one pair stays registered, excluded from compilation, and forwards to
-    the open block's counter.
+    Registered once, not around every block: adding and removing hooks each step
+    costs more than the cache hit it serves. Once torch.compile is in use the
+    pair is replaced, once, by one excluded from compilation: a compiled step
+    function traces ``Optimizer.step`` and guards on the global hook tables (hooks
+    changing every step would recompile it every step), and a traced hook runs its
+    side effects only when traced.
     """
-    if not _OPT_HOOKS:
-        _OPT_HOOKS.append(register_optimizer_step_pre_hook(torch.compiler.disable(_global_pre_optimizer)))
-        _OPT_HOOKS.append(register_optimizer_step_post_hook(torch.compiler.disable(_global_post_optimizer)))
+    if _OPT_HOOKS and (not compile_safe or _OPT_HOOKS[0] == "compile-safe"):
+        return
+    for handle in _OPT_HOOKS[1:]:
+        handle.remove()
+    pre, post = _global_pre_optimizer, _global_post_optimizer
+    if compile_safe:
+        pre, post = torch.compiler.disable(pre), torch.compiler.disable(post)
+    _OPT_HOOKS[:] = ["compile-safe" if compile_safe else "eager",
+                     register_optimizer_step_pre_hook(pre), register_optimizer_step_post_hook(post)]
 
 
 def _bump(*args):
@@ -191,6 +198,8 @@ class StepCounter:
         self._started = False
         self._count_next = False
         self._seen: set = set()  # (structure, state, grad mode) of blocks started under the mode
+        self._opt_keys: list = []  # optimizer keys of the steps taken in the block
+        self._watch_next = True  # watch the next block for submodules run without the model
 
     def step(self):
         """Context manager around one training step."""
@@ -201,6 +210,11 @@ class StepCounter:
     def close(self):
         """Remove the hook from the model."""
         self._hook.remove()
+
+    @property
+    def optimizer_steps(self) -> int:
+        """Optimizer steps that completed in the last (or the open) block."""
+        return len(self._opt_keys)
 
     # -- signature ---------------------------------------------------------------
 
@@ -369,14 +383,19 @@ class StepCounter:
             self._hook.remove()
             self._hook = self.model.register_forward_pre_hook(
                 torch.compiler.disable(self._pre_forward), with_kwargs=True, prepend=True)
-            _install_compiled_optimizer_hooks()
             self._compile_safe = True
+        _install_optimizer_hooks(self._compile_safe)
         self._structure()
         self._bypassed = False
         # to tell whether the model's submodules run while the model's own forward never does:
         # a global pre-hook that removes itself at the block's first module call (the model's,
-        # normally). Not with torch.compile in use: compiled code guards on the global hooks.
-        self._watch = None if self._compile_safe else register_module_forward_pre_hook(self._watch_hook)
+        # normally). Not with torch.compile in use: compiled code guards on the global hooks. Not
+        # after a block in which the model ran either: registering it is a large share of a cache
+        # hit's cost, a bypass that persists is caught one block later, and one in a block where
+        # an optimizer steps is caught by that.
+        self._watch = None
+        if self._watch_next and not self._compile_safe:
+            self._watch = register_module_forward_pre_hook(self._watch_hook)
         self._active = True
         self._started = False
         self._lost = False
@@ -391,21 +410,16 @@ class StepCounter:
         self._opt_keys = []
         self._opt_counting = None
         self._opt_fresh = False
-        self._opt_hooks = () if self._compile_safe else (
-            register_optimizer_step_pre_hook(self._pre_optimizer),
-            register_optimizer_step_post_hook(self._post_optimizer),
-        )
         if self._compile_safe:
             self._start_if_new()
 
     def _exit(self, failed: bool):
-        for handle in self._opt_hooks:
-            handle.remove()
         if self._watch is not None:
             self._watch.remove()
             self._watch = None
         self._active = False
         _ACTIVE[0] = None
+        self._watch_next = self._key is None
         if self._stance is not None:
             self._stance.__exit__(None, None, None)  # back to the stance before the block
             self._stance = None

@@ -40,6 +40,23 @@ from .target import Target
 __all__ = ["ComputeTracker", "CurvePoint"]
 
 
+class _Step:
+    """What ``ComputeTracker.step()`` returns: a plain context manager, entered once per training step."""
+
+    __slots__ = ("tracker", "examples", "ends_step")
+
+    def __init__(self, tracker, examples, ends_step):
+        self.tracker, self.examples, self.ends_step = tracker, examples, ends_step
+
+    def __enter__(self):
+        self.tracker._enter_step()
+        return self.tracker
+
+    def __exit__(self, exc_type, exc, tb):
+        self.tracker._exit_step(exc_type is not None, self.examples, self.ends_step)
+        return False
+
+
 @dataclass(frozen=True)
 class CurvePoint:
     """One evaluation: where training stood and what it measured."""
@@ -204,9 +221,10 @@ class ComputeTracker:
 
     def _count_examples(self, module, args, kwargs):
         if self._in_step:
-            for value in list(args) + list(kwargs.values()):
-                if hasattr(value, "shape") and len(value.shape) > 0:
-                    self._step_examples += int(value.shape[0])
+            for value in (*args, *kwargs.values()):
+                shape = getattr(value, "shape", None)
+                if shape is not None and len(shape) > 0:
+                    self._step_examples += int(shape[0])
                     break
         return None
 
@@ -214,7 +232,6 @@ class ComputeTracker:
         if self.status != "running":
             raise TrackError(f"{what} after finish() (run status {self.status!r}).")
 
-    @contextlib.contextmanager
     def step(self, *, examples: int | None = None, ends_step: bool | None = True):
         """Count one training step: forward, backward and optimizer.step() inside the block.
 
@@ -233,26 +250,26 @@ class ComputeTracker:
         if self._in_eval:
             raise TrackError("step() entered inside evaluate(); train between evaluations, or its FLOPs "
                              "would count as both training and evaluation.")
-        self._in_step, self._step_examples = True, 0
-        stepped, handle = [], None
-        if ends_step is None:
-            from torch.optim.optimizer import register_optimizer_step_post_hook
+        return _Step(self, examples, ends_step)
 
-            handle = register_optimizer_step_post_hook(lambda *args: stepped.append(True))
-        try:
-            with self._counter.step():
-                yield self
-        finally:
-            self._in_step = False
-            if handle is not None:
-                handle.remove()
+    def _enter_step(self):
+        self._counter._step.__enter__()
+        self._in_step, self._step_examples = True, 0
+
+    def _exit_step(self, failed: bool, examples, ends_step):
+        self._in_step = False
+        counter = self._counter
+        counter._step.__exit__(RuntimeError if failed else None, None, None)
+        if failed:
+            return
         # only a step that completed is counted
-        self._local["flops"] += int(self._counter.last.total)
-        self._open_step_flops += int(self._counter.last.total)
+        flops = int(counter.last.total)
+        self._local["flops"] += flops
+        self._open_step_flops += flops
         if examples is None:
             examples = self.examples_per_step if self.examples_per_step is not None else self._step_examples
         self._local["examples"] += examples
-        if ends_step or (ends_step is None and stepped):
+        if ends_step or (ends_step is None and counter.optimizer_steps):
             self.steps += 1
             self._step_flops, self._open_step_flops = self._open_step_flops, 0
 
