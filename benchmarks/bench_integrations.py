@@ -1,36 +1,47 @@
-"""Wall-time overhead of the ComputeToTarget callbacks (target: with / without <= 1.02).
+"""Overhead of the ComputeToTarget callbacks (target: a run with the callback / without <= 1.02).
 
 The MNIST-1D CNN of examples/lightning_mnist1d.py and examples/hf_mnist1d.py,
-trained for --steps optimizer steps with a validation every --eval-every steps,
-in paired runs whose order rotates each repeat so drift in the machine's load
-hits every mode alike:
+trained for --steps optimizer steps with a validation every --eval-every
+steps. Three measurements, because on a shared machine identical whole runs
+differ by more than the 2% being measured:
 
-    lightning  plain       Trainer.fit without algoeff
-    lightning  control     the same again: how far two identical runs differ here (the floor)
-    lightning  callback    with algoeff.integrations.lightning.ComputeToTarget
-    lightning  throughput  with Lightning's ThroughputMonitor (flops_per_batch from measure_flops)
-    hf         plain, control, callback    the same for transformers.Trainer.train
+1. Whole runs, paired, in an order that rotates each repeat:
 
-Then single steps of the same model, plain and inside the callbacks' blocks,
-taken in turn (the callbacks' own cost a step, without framework noise), and
-the CPU cost of one block alone around a tiny forward.
+       lightning  plain       Trainer.fit without algoeff
+       lightning  control     the same again: how far two identical runs differ here (the floor)
+       lightning  callback    with algoeff.integrations.lightning.ComputeToTarget
+       lightning  throughput  with Lightning's ThroughputMonitor (flops_per_batch from measure_flops)
+       hf         plain, control, callback    the same for transformers.Trainer.train
 
-Each run's time is its training loop alone (on_train_start to on_train_end,
-taken by the same small timing callback in every mode, so set-up is left
-out), on the wall clock and in process CPU time (on a shared machine the
-wall clock also counts waiting for a core; CPU time does not). Reports the
-median time of each mode and the median over repeats of the paired ratio
-mode / plain.
+   Each run is timed whole (the fit()/train() call: set-up, training,
+   validation) and for its training loop alone (on_train_start to
+   on_train_end), on the wall clock and in process CPU time; the median over
+   repeats of each paired ratio mode / plain is reported.
 
-    python benchmarks/bench_integrations.py [--steps 200] [--repeats 7] [--json]
+2. Alternating steps inside the framework: one run in which the callback does
+   its per-batch work on odd batches only. Adjacent batches see the same
+   machine, so the median of (odd batch) / (mean of its two even neighbours)
+   resolves the callback's cost a step to about a microsecond; batches next to
+   a validation and the first --skip batches are left out.
+
+3. One-time costs: the callback's set-up hook (tracker and run store made,
+   environment read) and the excess of the callback's runs over the plain runs
+   in their first --first batches (where the step and the optimizer are
+   counted) and in the batches that contain a validation (the evaluation
+   counted once, then looked up).
+
+From 2 and 3 the script projects the whole-run ratio at this run's length:
+1 + (one-time + steps x cost a step) / plain run.
+
+    python benchmarks/bench_integrations.py [--steps 300] [--repeats 7] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import importlib.util
+import io
 import json
 import os
 import pathlib
@@ -40,7 +51,6 @@ import time
 import warnings
 
 import torch
-from torch import nn
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -52,7 +62,31 @@ def _example(name):
     return module
 
 
-def lightning_run(mode, example, train, val, args, tmp) -> tuple[float, float]:
+def _clock():
+    return time.perf_counter(), time.process_time()
+
+
+class Periods:
+    """Batch start times (wall, CPU) and which batches contain a validation."""
+
+    def __init__(self):
+        self.starts, self.validated = [], set()
+        self.loop = None
+
+    def batch(self):
+        self.starts.append(_clock())
+
+    def validation(self):
+        self.validated.add(len(self.starts) - 1)
+
+    def durations(self, clock: int) -> list[float]:
+        return [b[clock] - a[clock] for a, b in zip(self.starts, self.starts[1:])]
+
+
+# -- the two frameworks ----------------------------------------------------------------
+
+
+def lightning_run(mode, example, data, args, tmp) -> dict:
     import lightning.pytorch as L
     from lightning.fabric.utilities.throughput import measure_flops
     from lightning.pytorch.callbacks import ThroughputMonitor
@@ -60,117 +94,175 @@ def lightning_run(mode, example, train, val, args, tmp) -> tuple[float, float]:
     from algoeff import Target
     from algoeff.integrations.lightning import ComputeToTarget
 
+    periods = Periods()
+
     class Timer(L.Callback):
         def on_train_start(self, trainer, pl_module):
-            self.start = (time.perf_counter(), time.process_time())
+            self.start = _clock()
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            periods.batch()
+
+        def on_validation_start(self, trainer, pl_module):
+            periods.validation()
 
         def on_train_end(self, trainer, pl_module):
-            self.seconds = (time.perf_counter() - self.start[0], time.process_time() - self.start[1])
+            periods.batch()  # the last batch's end
+            periods.loop = tuple(b - a for a, b in zip(self.start, _clock()))
 
-    timer = Timer()
-    callbacks = [timer]
+    class Alternating(ComputeToTarget):
+        """The callback's per-batch work on odd batches only."""
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if batch_idx % 2:
+                super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if batch_idx % 2:
+                super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    callbacks, setup = [Timer()], {}
     L.seed_everything(0, verbose=False)
     module = example.CNN(1e-2)
-    if mode == "callback":
-        callbacks.append(ComputeToTarget(Target("val_acc", 2.0)))  # never reached: every run takes --steps
+    if mode in ("callback", "alternating"):
+        callback = (ComputeToTarget if mode == "callback" else Alternating)(Target("val_acc", 2.0))  # never reached
+        callbacks.append(_timed_hook(callback, "on_fit_start", setup))
     elif mode == "throughput":
         with torch.device("meta"):
             meta = example.CNN(1e-2)
             x = torch.randn(args.batch_size, 1, 40)
-        flops = measure_flops(meta, lambda: meta(x), lambda out: out.sum())
+        module.flops_per_batch = measure_flops(meta, lambda: meta(x), lambda out: out.sum())
         callbacks.append(ThroughputMonitor(batch_size_fn=lambda batch: batch[0].size(0)))
-        module.flops_per_batch = flops  # ThroughputMonitor reads it from the module
     trainer = L.Trainer(max_steps=args.steps, val_check_interval=args.eval_every, check_val_every_n_epoch=None,
                         callbacks=callbacks, logger=L.loggers.CSVLogger(tmp, name=mode), accelerator="cpu",
                         devices=1, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=50)
+    train, val = data
+    start = _clock()
     trainer.fit(module, torch.utils.data.DataLoader(train, batch_size=args.batch_size, shuffle=True),
                 torch.utils.data.DataLoader(val, batch_size=len(val)))
-    return timer.seconds
+    return {"run": tuple(b - a for a, b in zip(start, _clock())), "loop": periods.loop, "periods": periods,
+            "setup": setup.get("seconds")}
 
 
-def hf_run(mode, example, train, val, args, tmp) -> tuple[float, float]:
+def hf_run(mode, example, data, args, tmp) -> dict:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from algoeff import Target
     from algoeff.integrations.transformers import ComputeToTarget
 
+    periods = Periods()
+
     class Timer(TrainerCallback):
         def on_train_begin(self, *a, **k):
-            self.start = (time.perf_counter(), time.process_time())
+            self.start = _clock()
+
+        def on_step_begin(self, *a, **k):
+            periods.batch()
+
+        def on_evaluate(self, *a, **k):
+            periods.validation()
 
         def on_train_end(self, *a, **k):
-            self.seconds = (time.perf_counter() - self.start[0], time.process_time() - self.start[1])
+            periods.batch()
+            periods.loop = tuple(b - a for a, b in zip(self.start, _clock()))
 
-    timer = Timer()
-    callbacks = [timer]
-    if mode == "callback":
-        callbacks.append(ComputeToTarget(Target("eval_accuracy", 2.0)))
+    class Alternating(ComputeToTarget):
+        """The callback's per-step work on odd steps only."""
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._on = state.global_step % 2 == 1
+            if self._on:
+                super().on_step_begin(args, state, control, **kwargs)
+
+        def on_substep_end(self, args, state, control, **kwargs):
+            if self._on:
+                super().on_substep_end(args, state, control, **kwargs)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self._on:
+                super().on_step_end(args, state, control, **kwargs)
+
+    callbacks, setup = [Timer()], {}
+    if mode in ("callback", "alternating"):
+        callback = (ComputeToTarget if mode == "callback" else Alternating)(Target("eval_accuracy", 2.0))
+        callbacks.append(_timed_hook(callback, "on_train_begin", setup))
     torch.manual_seed(0)
     training = TrainingArguments(
-        output_dir=str(tmp), per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=len(val),
+        output_dir=str(tmp), per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=len(data[1]),
         learning_rate=1e-2, max_steps=args.steps, eval_strategy="steps", eval_steps=args.eval_every,
         logging_steps=50, save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=True, seed=0,
     )
-    trainer = Trainer(model=example.CNN(), args=training, train_dataset=train, eval_dataset=val,
+    trainer = Trainer(model=example.CNN(), args=training, train_dataset=data[0], eval_dataset=data[1],
                       compute_metrics=example.accuracy, callbacks=callbacks)
+    start = _clock()
     trainer.train()
-    return timer.seconds
+    return {"run": tuple(b - a for a, b in zip(start, _clock())), "loop": periods.loop, "periods": periods,
+            "setup": setup.get("seconds")}
 
 
-def interleaved_steps(batch_size: int, steps: int) -> dict:
-    """Median CPU seconds of one closure step, plain and inside the callbacks' blocks, taken in turn.
+def _timed_hook(callback, name, into: dict):
+    """The callback with its hook ``name`` timed (CPU seconds) into ``into['seconds']``."""
+    hook = getattr(callback, name)
 
-    The callbacks' own work on each step (opening and closing the tracker's
-    block, the counter's hooks and cache lookup) on the examples' model, with
-    Lightning's way of stepping (optimizer.step(closure)); without the
-    framework around it, so the ratio is an upper bound on the callbacks' share
-    of a framework step.
-    """
-    from algoeff import Target
-    from algoeff.integrations.common import TrackedRun
+    def timed(*args, **kwargs):
+        began = time.process_time()
+        try:
+            return hook(*args, **kwargs)
+        finally:
+            into["seconds"] = time.process_time() - began
 
-    example = _example("lightning_mnist1d")
-    models = {mode: example.CNN() for mode in ("plain", "control", "callback")}
-    optimizers = {mode: torch.optim.Adam(m.parameters(), lr=1e-2) for mode, m in models.items()}
-    run = TrackedRun(models["callback"], Target("val_acc", 2.0), store=None, run_name=None, config={},
-                     policy="matmul", causal="full", recount=False, peak_flops=None)
-    x, y = torch.randn(batch_size, 1, 40), torch.randint(0, 10, (batch_size,))
-    times = {mode: [] for mode in models}
-    modes = tuple(models)
-    for i in range(steps + 10):
-        for mode in modes[i % 3:] + modes[: i % 3]:
-            model, optimizer = models[mode], optimizers[mode]
+    setattr(callback, name, timed)
+    return callback
 
-            def closure():
-                optimizer.zero_grad()
-                loss = nn.functional.cross_entropy(model(x), y)
-                loss.backward()
-                return loss
 
-            start = time.process_time()
-            if mode == "callback":
-                run.begin_train()
-                optimizer.step(closure)
-                run.end_train()
-            else:
-                optimizer.step(closure)
-            if i >= 10:  # the first steps warm up and count the step
-                times[mode].append(time.process_time() - start)
-    run.finish()
-    medians = {mode: statistics.median(t) for mode, t in times.items()}
-    return {"median_step_seconds": medians,
-            "ratio": {mode: medians[mode] / medians["plain"] for mode in ("control", "callback")},
-            "callback_us_per_step": 1e6 * (medians["callback"] - medians["plain"])}
+# -- the three measurements ------------------------------------------------------------------
+
+
+def alternating(periods: Periods, skip: int) -> dict:
+    """The callback's cost a batch from one run in which it works on odd batches only."""
+    out = {}
+    for clock, name in ((0, "wall"), (1, "cpu")):
+        d = periods.durations(clock)
+        ratios, extra = [], []
+        for k in range(max(skip, 1) | 1, len(d) - 1, 2):  # odd batches
+            if {k - 1, k, k + 1} & periods.validated:
+                continue
+            neighbours = (d[k - 1] + d[k + 1]) / 2
+            ratios.append(d[k] / neighbours)
+            extra.append(d[k] - neighbours)
+        evens = [d[k] for k in range(skip + skip % 2, len(d), 2) if k not in periods.validated]
+        out[name] = {"ratio": statistics.median(ratios), "us_per_step": 1e6 * statistics.median(extra),
+                     "plain_step_ms": 1e3 * statistics.median(evens), "pairs": len(ratios)}
+    return out
+
+
+def one_time(runs: dict, first: int) -> dict:
+    """CPU seconds the callback's runs spend beyond the plain runs in their first batches and validations."""
+    def parts(result):
+        d = result["periods"].durations(1)
+        validation = sum(d[k] for k in result["periods"].validated if k < len(d))
+        return sum(d[:first]), validation
+
+    first_excess, validation_excess = [], []
+    for callback, plain in zip(runs["callback"], runs["plain"]):
+        (cf, cv), (pf, pv) = parts(callback), parts(plain)
+        first_excess.append(cf - pf)
+        validation_excess.append(cv - pv)
+    setup = [r["setup"] for r in runs["callback"]]
+    return {"setup_s": statistics.median(setup), f"first_{first}_batches_s": statistics.median(first_excess),
+            "validations_s": statistics.median(validation_excess),
+            "validations": len(runs["callback"][0]["periods"].validated)}
 
 
 def block_cost(repeats: int = 7, calls: int = 3000) -> dict:
-    """CPU microseconds of the callbacks' per-batch work alone: open and close a block around one forward.
+    """CPU microseconds of opening and closing one training block around a tiny forward, in a tight loop.
 
-    A tiny Linear forward with and without the TrackedRun block around it
-    (the counter's cache hit, the tracker's and the callbacks' bookkeeping),
-    median of ``repeats`` loops of ``calls``: small enough to time on a busy machine.
+    The callbacks' per-batch work with warm caches: a lower bound on its cost
+    inside a framework step, where the work between blocks evicts it.
     """
+    from torch import nn
+
     from algoeff import Target
     from algoeff.integrations.common import TrackedRun
 
@@ -203,6 +295,7 @@ def block_cost(repeats: int = 7, calls: int = 3000) -> dict:
 def _flops_per_step(batch_size: int) -> dict:
     """One training step as algoeff counts it and as ThroughputMonitor is told it by measure_flops."""
     from lightning.fabric.utilities.throughput import measure_flops
+    from torch import nn
 
     from algoeff import count_flops
 
@@ -215,15 +308,83 @@ def _flops_per_step(batch_size: int) -> dict:
     return {"algoeff": int(ours), "measure_flops": int(measure_flops(meta, lambda: meta(xm), lambda out: out.sum()))}
 
 
+# -- driver ----------------------------------------------------------------------------------------
+
+
+def measure(framework: str, args, tmp) -> dict:
+    run, name, modes = {
+        "lightning": (lightning_run, "lightning_mnist1d", ("plain", "control", "callback", "throughput")),
+        "hf": (hf_run, "hf_mnist1d", ("plain", "control", "callback")),
+    }[framework]
+    example = _example(name)
+    data = example.mnist1d(args.samples, 0)
+    with contextlib.redirect_stdout(io.StringIO()):  # imports, allocator warm-up
+        run("callback", example, data, args, tmp / f"{framework}-warm")
+    runs = {mode: [] for mode in modes}
+    for repeat in range(args.repeats):
+        for mode in modes[repeat % len(modes):] + modes[: repeat % len(modes)]:
+            with contextlib.redirect_stdout(io.StringIO()):  # the frameworks' banners and log lines
+                runs[mode].append(run(mode, example, data, args, tmp / f"{framework}{repeat}"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        alternated = run("alternating", example, data, args, tmp / f"{framework}-alt")
+
+    whole = {}
+    for span in ("run", "loop"):
+        for clock, index in (("wall", 0), ("cpu", 1)):
+            seconds = {mode: [r[span][index] for r in rs] for mode, rs in runs.items()}
+            whole[f"{span}_{clock}"] = {
+                "median_seconds": {mode: statistics.median(s) for mode, s in seconds.items()},
+                "median_paired_ratio": {mode: statistics.median(t / p for t, p in zip(s, seconds["plain"]))
+                                        for mode, s in seconds.items() if mode != "plain"},
+            }
+    step = alternating(alternated["periods"], args.skip)
+    fixed = one_time(runs, args.first)
+    plain_run = whole["run_cpu"]["median_seconds"]["plain"]
+    extra = (fixed["setup_s"] + fixed[f"first_{args.first}_batches_s"] + fixed["validations_s"]
+             + args.steps * step["cpu"]["us_per_step"] * 1e-6)
+    return {"whole": whole, "alternating": step, "one_time": fixed,
+            "projected_ratio": 1 + extra / plain_run, "projected_extra_s": extra}
+
+
+def _print(framework: str, result: dict, args):
+    whole = result["whole"]
+    print(f"{framework}: {args.steps} steps, validation every {args.eval_every}, median of {args.repeats} paired "
+          "runs; ratio to plain (wall | CPU)")
+    modes = list(whole["run_wall"]["median_seconds"])
+    for span, label in (("run", "whole fit/train call"), ("loop", "training loop alone")):
+        print(f"  {label}:")
+        for mode in modes:
+            wall, cpu = whole[f"{span}_wall"], whole[f"{span}_cpu"]
+            line = f"    {mode:<11}{wall['median_seconds'][mode]:7.3f} s"
+            line += "" if mode == "plain" else f" {wall['median_paired_ratio'][mode]:6.3f}x"
+            line = f"{line:<34}| {cpu['median_seconds'][mode]:7.3f} s"
+            line += "" if mode == "plain" else f" {cpu['median_paired_ratio'][mode]:6.3f}x"
+            print(line)
+    step = result["alternating"]
+    print(f"  alternating batches (callback on odd batches, {step['cpu']['pairs']} batches compared with their "
+          "neighbours):")
+    for clock in ("wall", "cpu"):
+        s = step[clock]
+        print(f"    {clock:<5}{s['ratio']:.4f}x a batch, {s['us_per_step']:+.0f} us on a {s['plain_step_ms']:.2f} ms batch")
+    fixed = result["one_time"]
+    print(f"  one-time (CPU): set-up {1e3 * fixed['setup_s']:.1f} ms; first {args.first} batches "
+          f"{1e3 * fixed[f'first_{args.first}_batches_s']:+.1f} ms; {fixed['validations']} validations "
+          f"{1e3 * fixed['validations_s']:+.1f} ms")
+    print(f"  projected whole run: {result['projected_ratio']:.4f}x "
+          f"({1e3 * result['projected_extra_s']:.0f} ms over "
+          f"{whole['run_cpu']['median_seconds']['plain']:.2f} s)")
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--skip", type=int, default=20, help="first batches left out of the alternating comparison")
+    parser.add_argument("--first", type=int, default=10, help="first batches charged to the one-time cost")
     parser.add_argument("--frameworks", default="lightning,hf")
-    parser.add_argument("--interleaved-steps", type=int, default=500, help="single steps per mode, taken in turn")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -233,45 +394,13 @@ def main(argv=None) -> dict:
     for name in ("lightning", "lightning.pytorch", "transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
-    plans = {
-        "lightning": (lightning_run, "lightning_mnist1d", ("plain", "control", "callback", "throughput")),
-        "hf": (hf_run, "hf_mnist1d", ("plain", "control", "callback")),
-    }
     results = {"steps": args.steps, "eval_every": args.eval_every, "batch_size": args.batch_size,
                "repeats": args.repeats, "torch_threads": 1, "load_average_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         for framework in args.frameworks.split(","):
-            run, name, modes = plans[framework]
-            example = _example(name)
-            train, val = example.mnist1d(args.samples, 0)
-            with contextlib.redirect_stdout(io.StringIO()):  # imports, allocator warm-up
-                run(modes[0], example, train, val, args, pathlib.Path(tmp) / "warm")
-            times = {clock: {mode: [] for mode in modes} for clock in ("wall", "cpu")}
-            for repeat in range(args.repeats):
-                order = modes[repeat % len(modes):] + modes[: repeat % len(modes)]
-                for mode in order:
-                    with contextlib.redirect_stdout(io.StringIO()):  # the frameworks' banners and log lines
-                        wall, cpu = run(mode, example, train, val, args, pathlib.Path(tmp) / f"{framework}{repeat}")
-                    times["wall"][mode].append(wall)
-                    times["cpu"][mode].append(cpu)
-            results[framework] = {}
-            for clock, by_mode in times.items():
-                medians = {mode: statistics.median(t) for mode, t in by_mode.items()}
-                ratios = {mode: statistics.median(t / p for t, p in zip(by_mode[mode], by_mode["plain"]))
-                          for mode in modes if mode != "plain"}
-                results[framework][clock] = {"median_seconds": medians, "median_paired_ratio": ratios,
-                                             "seconds": by_mode}
+            results[framework] = measure(framework, args, pathlib.Path(tmp))
             if not args.json:
-                print(f"{framework}: {args.steps} steps, validation every {args.eval_every}, "
-                      f"median of {args.repeats} paired runs (wall clock | process CPU time)")
-                wall, cpu = results[framework]["wall"], results[framework]["cpu"]
-                for mode in modes:
-                    line = f"  {mode:<11}{wall['median_seconds'][mode]:7.3f} s"
-                    line += "" if mode == "plain" else f" {wall['median_paired_ratio'][mode]:6.3f}x"
-                    line = f"{line:<30}| {cpu['median_seconds'][mode]:7.3f} s"
-                    line += "" if mode == "plain" else f" {cpu['median_paired_ratio'][mode]:6.3f}x"
-                    print(line)
-    results["interleaved"] = interleaved_steps(args.batch_size, args.interleaved_steps)
+                _print(framework, results[framework], args)
     results["block"] = block_cost()
     results["load_average_after"] = os.getloadavg()[0]
     if "lightning" in results:
@@ -279,15 +408,9 @@ def main(argv=None) -> dict:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        inter = results["interleaved"]
-        print("interleaved single steps (optimizer.step(closure), no framework), CPU time, "
-              f"median of {args.interleaved_steps}:")
-        for mode, seconds in inter["median_step_seconds"].items():
-            ratio = "" if mode == "plain" else f"  {inter['ratio'][mode]:.3f}x plain"
-            print(f"  {mode:<11}{1e3 * seconds:8.3f} ms/step{ratio}")
-        print(f"  the callbacks' own work: {inter['callback_us_per_step']:.0f} us a step")
         block = results["block"]
-        print(f"one block alone (CPU): {block['block_us']:.1f} us around a {block['forward_us']:.1f} us Linear forward")
+        print(f"one block in a tight loop (CPU, warm caches): {block['block_us']:.1f} us around a "
+              f"{block['forward_us']:.1f} us Linear forward")
         print(f"load average {results['load_average_before']:.1f} before, {results['load_average_after']:.1f} after")
         if "lightning" in results:
             figures = results["lightning"]["flops_per_step"]

@@ -129,3 +129,32 @@ def test_closure_that_raises_leaves_no_mode_behind():
     assert counter.last.total == FORWARD + BACKWARD
     from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
     assert _get_current_dispatch_mode_stack() == []
+
+
+def test_a_cached_step_runs_its_closure_outside_the_counting_mode(monkeypatch):
+    # warm momentum's first step is new to the counter, the model's is not: counting the optimizer
+    # used to run the closure's forward and backward under the mode too, at several times their cost
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    from algoeff.flops import step as step_module
+
+    # with torch.compile in use (an earlier test), a step that may be new is counted from its start
+    monkeypatch.setattr(step_module, "_compiling_loaded", lambda: False)
+
+    model = _mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    counter = StepCounter(model, policy="all")
+    x = torch.randn(32, 32)
+    modes_in_closure = []
+
+    def closure():
+        modes_in_closure.append(len(_get_current_dispatch_mode_stack()))
+        return _closure(model, optimizer, x)()
+
+    for _ in range(3):  # cold (model and optimizer new), warm (optimizer new), warm (cached)
+        with counter.step():
+            optimizer.step(closure)
+    assert modes_in_closure == [0, 0, 0]
+    assert counter.last.optimizer == 4 * 1188 and counter.last.forward + counter.last.backward > 0
+    assert (counter.misses, counter.hits) == (2, 1)
+    assert _get_current_dispatch_mode_stack() == []

@@ -144,6 +144,23 @@ def test_a_step_where_the_model_itself_never_runs_warns(monkeypatch):
             optimizer.step()
 
 
+def test_a_bypass_after_steps_that_ran_the_model_is_still_caught(monkeypatch):
+    from algoeff.flops import step as step_module
+
+    monkeypatch.setattr(step_module, "_compiling_loaded", lambda: False)
+    model = _mlp()
+    counter = StepCounter(model)
+    for _ in range(3):  # steady state: the watch is off after a block in which the model ran
+        with counter.step():
+            model(torch.randn(4, 8)).sum().backward()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):  # the first bypass turns the watch back on for the second
+            with counter.step():
+                model[0](torch.randn(4, 8)).sum().backward()
+    assert [w for w in caught if "forward never ran" in str(w.message)]
+
+
 def test_two_counters_in_one_block_is_an_error():
     model = _mlp()
     outer, inner = StepCounter(model), StepCounter(model)

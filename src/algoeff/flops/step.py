@@ -29,6 +29,7 @@ that depends on the data, so its steps are counted every time.
 
 from __future__ import annotations
 
+import operator
 import sys
 import warnings
 
@@ -89,6 +90,10 @@ def _install_optimizer_hooks(compile_safe: bool):
         pre, post = torch.compiler.disable(pre), torch.compiler.disable(post)
     _OPT_HOOKS[:] = ["compile-safe" if compile_safe else "eager",
                      register_optimizer_step_pre_hook(pre), register_optimizer_step_post_hook(post)]
+
+
+_REQUIRES_GRAD = operator.attrgetter("requires_grad")
+_TRAINING = operator.attrgetter("training")
 
 
 def _bump(*args):
@@ -178,10 +183,9 @@ class StepCounter:
         self.hits = 0
         self.misses = 0
         self.last: FlopReport | None = None
-        self._cache: dict = {}  # step key -> (model tally, signatures of later forward calls)
+        self._cache: dict = {}  # step key -> (model tally, signatures of later forward calls, reports)
         self._opt_cache: dict = {}  # optimizer key -> (Tally, closure calls in the counted step)
         self._opt_unstable: set = set()  # optimizer keys counted every step
-        self._reports: dict = {}  # (step key, optimizer keys) -> FlopReport
         self._unstable: set = set()
         self._structure_version = -1
         self._structure_id = 0
@@ -200,6 +204,8 @@ class StepCounter:
         self._seen: set = set()  # (structure, state, grad mode) of blocks started under the mode
         self._opt_keys: list = []  # optimizer keys of the steps taken in the block
         self._watch_next = True  # watch the next block for submodules run without the model
+        self._entry = None  # the cache entry of the open block's key
+        self._opt_meta = False  # whether the optimizer being counted holds meta parameters
 
     def step(self):
         """Context manager around one training step."""
@@ -237,8 +243,7 @@ class StepCounter:
         """What changes the count without changing the structure: frozen layers, eval submodules, held grads."""
         # accumulating into a held .grad is an add, counted under "all" only
         held = tuple([p.grad is None for p in self._params]) if self.policy == "all" else ()
-        return (tuple([p.requires_grad for p in self._params]), held,
-                tuple([m.training for m in self._modules]))
+        return tuple(map(_REQUIRES_GRAD, self._params)), held, tuple(map(_TRAINING, self._modules))
 
     def _watch_hook(self, module, args):
         if self._watch is not None:
@@ -256,8 +261,10 @@ class StepCounter:
             return None
         key = (sig, torch.is_grad_enabled(), self._structure(), self._state(), self._in_closure)
         self._key = key
+        # one hash of the key a step: the entry is kept for the block's end
+        self._entry = entry = self._cache.get(key)
         # a mode started at the block's entry (a compiled model) counts this step whatever the key
-        if self._started or self.recount or key in self._unstable or key not in self._cache:
+        if self._started or self.recount or entry is None or key in self._unstable:
             if self._mode is None and self._compile_safe and _torch_private.in_compiled_call():
                 # compiled kernels never reach a dispatch mode: this step cannot be counted
                 self._lost = True
@@ -299,10 +306,8 @@ class StepCounter:
             self._stance = torch.compiler.set_stance("force_eager")
 
     def _route(self):
-        """Point the block's mode at the tally of the work now running."""
+        """Point the block's mode at the tally of the work now running (callers skip it without a mode)."""
         mode = self._mode
-        if mode is None:
-            return
         if self._in_optimizer and not self._in_closure:
             mode.in_optimizer = True
             mode.tally = self._opt_tally if self._opt_tally is not None else Tally()
@@ -324,9 +329,11 @@ class StepCounter:
             self._opt_counting = key
             if self._mode is None:
                 self._eager()
-                self._mode = CountingMode(self.policy, self.causal, meta=_on_meta_params(optimizer))
+                self._opt_meta = _on_meta_params(optimizer)
+                self._mode = CountingMode(self.policy, self.causal, meta=self._opt_meta)
                 self._mode.__enter__()
-        self._route()
+        if self._mode is not None:
+            self._route()
         if closure is None:
             return None
         return rebuild(self._wrap(closure))
@@ -335,12 +342,24 @@ class StepCounter:
         def counted_closure(*args, **kwargs):
             self._closure_calls += 1
             outer, self._in_closure = self._in_closure, True
-            self._route()
+            # a mode opened for a new optimizer step alone is closed while the closure runs: a
+            # cached step's forward and backward would run under it for nothing, at several
+            # times their cost (a new step's first forward opens a mode of its own)
+            paused = self._mode is not None and self._model_tally is None and not self._started
+            if paused:
+                self._mode.__exit__(None, None, None)
+                self._mode = None
+            elif self._mode is not None:
+                self._route()
             try:
                 return closure(*args, **kwargs)
             finally:
                 self._in_closure = outer
-                self._route()
+                if paused and self._mode is None:
+                    self._mode = CountingMode(self.policy, self.causal, meta=self._opt_meta)
+                    self._mode.__enter__()
+                if self._mode is not None:
+                    self._route()
 
         return counted_closure
 
@@ -366,7 +385,8 @@ class StepCounter:
             # the mode was started for the optimizer alone
             self._mode.__exit__(None, None, None)
             self._mode = None
-        self._route()
+        if self._mode is not None:
+            self._route()
 
     # -- the block ---------------------------------------------------------------
 
@@ -483,12 +503,11 @@ class StepCounter:
         if model_tally is not None:
             self.misses += 1
             if not self.recount:
-                self._cache[key] = (model_tally, tuple(self._seq))
-                self._reports = {k: v for k, v in self._reports.items() if k[0] != key}
+                self._cache[key] = (model_tally, tuple(self._seq), {})
             parts = [model_tally] + [self._opt_cache[k][0] for k in self._opt_keys]
             self.last = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
             return
-        model_tally, seq = self._cache[key]
+        model_tally, seq, reports = self._entry
         if tuple(self._seq) != seq:
             # the calls after the first differed from the counted step: this step is
             # taken from the cache, and later steps with this signature are counted
@@ -504,12 +523,12 @@ class StepCounter:
             self.misses += 1
         else:
             self.hits += 1
-        report_key = (key, tuple(self._opt_keys))
-        report = None if self._opt_fresh else self._reports.get(report_key)
+        opt_keys = tuple(self._opt_keys)
+        report = None if self._opt_fresh else reports.get(opt_keys)
         if report is None:
-            parts = [model_tally] + [self._opt_cache[k][0] for k in self._opt_keys]
+            parts = [model_tally] + [self._opt_cache[k][0] for k in opt_keys]
             report = FlopReport.from_tallies(parts, policy=self.policy, causal=self.causal)
-            self._reports[report_key] = report
+            reports[opt_keys] = report
         self.last = report
 
 

@@ -89,6 +89,9 @@ class TrackedRun:
         self.peak_flops = peak_flops  # one device's, None where the catalog has none
         self.world_size = world_size
         self.train_seconds = 0.0  # inside training blocks, this rank
+        # one block object entered at every batch; the step ends in it if an optimizer steps in it
+        # (else it is a micro-batch of gradient accumulation)
+        self._step = self.tracker.step(ends_step=None)
         self._train = None  # the open step() block
         self._eval = None  # the open evaluate() block
         self._began = 0.0
@@ -108,9 +111,9 @@ class TrackedRun:
         if self._eval is not None:
             self.end_eval()
         if self._train is None:
-            # the step ends in this block if the optimizer steps in it (else: a micro-batch)
-            self._train = self.tracker.step(ends_step=None)
-            self._train.__enter__()
+            block = self._step
+            block.__enter__()
+            self._train = block
             self._began = time.perf_counter()
 
     def end_train(self):

@@ -245,14 +245,17 @@ class ComputeTracker:
             raise TrackError(f"ends_step == {ends_step!r}, must be True, False or None.")
         if examples is not None:
             examples = _count(examples, "examples")
+        return _Step(self, examples, ends_step)
+
+    def _enter_step(self):
+        # checked on entry, so one step() object can be entered again (the trainer callbacks do)
+        if self.status != "running":
+            self._check_open("step()")
         if self._in_step:
             raise TrackError("step() entered inside another step(); count each step once.")
         if self._in_eval:
             raise TrackError("step() entered inside evaluate(); train between evaluations, or its FLOPs "
                              "would count as both training and evaluation.")
-        return _Step(self, examples, ends_step)
-
-    def _enter_step(self):
         self._counter._step.__enter__()
         self._in_step, self._step_examples = True, 0
 
