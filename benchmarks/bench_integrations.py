@@ -21,17 +21,21 @@ differ by more than the 2% being measured:
 2. Alternating steps inside the framework: one run in which the callback does
    its per-batch work on odd batches only. Adjacent batches see the same
    machine, so the median of (odd batch) / (mean of its two even neighbours)
-   resolves the callback's cost a step to about a microsecond; batches next to
-   a validation and the first --skip batches are left out.
+   resolves the callback's cost a step far below the whole runs' noise;
+   batches next to a validation and the first --skip batches are left out.
+   The same statistic on the plain runs (nothing differs between odd and even
+   batches there) is printed beside it as the method's floor.
 
 3. One-time costs: the callback's set-up hook (tracker and run store made,
-   environment read) and the excess of the callback's runs over the plain runs
-   in their first --first batches (where the step and the optimizer are
-   counted) and in the batches that contain a validation (the evaluation
-   counted once, then looked up).
+   environment read); the counted steps among the alternating run's first
+   --first batches, each against the plain batch after it; and the excess of
+   the callback's runs over the plain runs in the batches that contain a
+   validation (the evaluation counted once, then looked up).
 
-From 2 and 3 the script projects the whole-run ratio at this run's length:
-1 + (one-time + steps x cost a step) / plain run.
+From 2 and 3 the script projects the whole-run ratio at this run's length and
+at 1,000 and 10,000 steps: 1 + (one-time + steps x cost a step) / plain run
+(the plain run scaled as set-up + steps x its time a step). --channels 64
+makes each step about four times larger.
 
     python benchmarks/bench_integrations.py [--steps 300] [--repeats 7] [--json]
 """
@@ -60,6 +64,24 @@ def _example(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _net(channels: int):
+    """The examples' CNN with ``channels`` channels (16 in the examples): a larger step at 64."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv1d(1, channels, 5, padding=2), nn.ReLU(),
+        nn.Conv1d(channels, channels, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(channels * 20, 10),
+    )
+
+
+def _model(example, channels: int, *args):
+    model = example.CNN(*args)
+    if channels != 16:
+        model.net = _net(channels)
+    return model
 
 
 def _clock():
@@ -123,13 +145,13 @@ def lightning_run(mode, example, data, args, tmp) -> dict:
 
     callbacks, setup = [Timer()], {}
     L.seed_everything(0, verbose=False)
-    module = example.CNN(1e-2)
+    module = _model(example, args.channels, 1e-2)
     if mode in ("callback", "alternating"):
         callback = (ComputeToTarget if mode == "callback" else Alternating)(Target("val_acc", 2.0))  # never reached
         callbacks.append(_timed_hook(callback, "on_fit_start", setup))
     elif mode == "throughput":
         with torch.device("meta"):
-            meta = example.CNN(1e-2)
+            meta = _model(example, args.channels, 1e-2)
             x = torch.randn(args.batch_size, 1, 40)
         module.flops_per_batch = measure_flops(meta, lambda: meta(x), lambda out: out.sum())
         callbacks.append(ThroughputMonitor(batch_size_fn=lambda batch: batch[0].size(0)))
@@ -193,7 +215,7 @@ def hf_run(mode, example, data, args, tmp) -> dict:
         learning_rate=1e-2, max_steps=args.steps, eval_strategy="steps", eval_steps=args.eval_every,
         logging_steps=50, save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=True, seed=0,
     )
-    trainer = Trainer(model=example.CNN(), args=training, train_dataset=data[0], eval_dataset=data[1],
+    trainer = Trainer(model=_model(example, args.channels), args=training, train_dataset=data[0], eval_dataset=data[1],
                       compute_metrics=example.accuracy, callbacks=callbacks)
     start = _clock()
     trainer.train()
@@ -219,38 +241,63 @@ def _timed_hook(callback, name, into: dict):
 # -- the three measurements ------------------------------------------------------------------
 
 
-def alternating(periods: Periods, skip: int) -> dict:
-    """The callback's cost a batch from one run in which it works on odd batches only."""
-    out = {}
-    for clock, name in ((0, "wall"), (1, "cpu")):
-        d = periods.durations(clock)
-        ratios, extra = [], []
-        for k in range(max(skip, 1) | 1, len(d) - 1, 2):  # odd batches
-            if {k - 1, k, k + 1} & periods.validated:
+def odd_against_even(periods: list[Periods], skip: int, clock: int) -> tuple[list, list, list]:
+    """Per odd batch: its time over the mean of its two even neighbours, the difference, and the even times."""
+    ratios, extra, evens = [], [], []
+    for p in periods:
+        d = p.durations(clock)
+        for k in range(max(skip, 1) | 1, len(d) - 1, 2):
+            if {k - 1, k, k + 1} & p.validated:
                 continue
             neighbours = (d[k - 1] + d[k + 1]) / 2
             ratios.append(d[k] / neighbours)
             extra.append(d[k] - neighbours)
-        evens = [d[k] for k in range(skip + skip % 2, len(d), 2) if k not in periods.validated]
-        out[name] = {"ratio": statistics.median(ratios), "us_per_step": 1e6 * statistics.median(extra),
-                     "plain_step_ms": 1e3 * statistics.median(evens), "pairs": len(ratios)}
+            evens.append(d[k - 1])
+    return ratios, extra, evens
+
+
+def alternating(alternated: Periods, plain: list[Periods], skip: int) -> dict:
+    """The callback's cost a batch from a run in which it works on odd batches only, beside the plain runs.
+
+    Medians with their 95% order-statistic intervals (exact binomial coverage).
+    """
+    from algoeff.track.stats import order_statistic_coverage
+
+    def summary(values, scale=1.0):
+        x = sorted(scale * v for v in values)
+        n, rank = len(x), 1
+        while rank + 1 <= (n - 1) // 2 and order_statistic_coverage(n, rank + 1) >= 0.95:
+            rank += 1
+        return {"median": statistics.median(x), "low": x[rank - 1], "high": x[n - rank],
+                "coverage": order_statistic_coverage(n, rank)}
+
+    out = {}
+    for clock, name in ((0, "wall"), (1, "cpu")):
+        ratios, extra, evens = odd_against_even([alternated], skip, clock)
+        floor, _, _ = odd_against_even(plain, skip, clock)
+        out[name] = {"ratio": summary(ratios), "us_per_step": summary(extra, 1e6),
+                     "plain_step_ms": 1e3 * statistics.median(evens), "pairs": len(ratios),
+                     "plain_runs_ratio": summary(floor), "plain_runs_pairs": len(floor)}
     return out
 
 
-def one_time(runs: dict, first: int) -> dict:
-    """CPU seconds the callback's runs spend beyond the plain runs in their first batches and validations."""
-    def parts(result):
-        d = result["periods"].durations(1)
-        validation = sum(d[k] for k in result["periods"].validated if k < len(d))
-        return sum(d[:first]), validation
+def one_time(runs: dict, alternated: Periods, first: int) -> dict:
+    """CPU seconds of the callback's one-time work: set-up, the first counted steps, the validations.
 
-    first_excess, validation_excess = [], []
+    The first steps (counted, not yet looked up) from the alternating run: each
+    odd batch before ``first`` against the plain batch after it. The
+    validations (the first one counted) from the paired whole runs: the
+    batches that contain one, callback run against plain run.
+    """
+    d = alternated.durations(1)
+    first_excess = sum(d[k] - d[k + 1] for k in range(1, min(first, len(d) - 1), 2))
+    validation_excess = []
     for callback, plain in zip(runs["callback"], runs["plain"]):
-        (cf, cv), (pf, pv) = parts(callback), parts(plain)
-        first_excess.append(cf - pf)
-        validation_excess.append(cv - pv)
+        cv, pv = ([p.durations(1)[k] for k in sorted(p.validated) if k < len(p.durations(1))]
+                  for p in (callback["periods"], plain["periods"]))
+        validation_excess.append(sum(cv) - sum(pv))
     setup = [r["setup"] for r in runs["callback"]]
-    return {"setup_s": statistics.median(setup), f"first_{first}_batches_s": statistics.median(first_excess),
+    return {"setup_s": statistics.median(setup), f"first_{first}_batches_s": first_excess,
             "validations_s": statistics.median(validation_excess),
             "validations": len(runs["callback"][0]["periods"].validated)}
 
@@ -292,7 +339,7 @@ def block_cost(repeats: int = 7, calls: int = 3000) -> dict:
     return {"forward_us": 1e6 * plain, "forward_in_block_us": 1e6 * blocked, "block_us": 1e6 * (blocked - plain)}
 
 
-def _flops_per_step(batch_size: int) -> dict:
+def _flops_per_step(batch_size: int, channels: int) -> dict:
     """One training step as algoeff counts it and as ThroughputMonitor is told it by measure_flops."""
     from lightning.fabric.utilities.throughput import measure_flops
     from torch import nn
@@ -301,9 +348,9 @@ def _flops_per_step(batch_size: int) -> dict:
 
     example = _example("lightning_mnist1d")
     x, y = torch.randn(batch_size, 1, 40), torch.randint(0, 10, (batch_size,))
-    ours = count_flops(example.CNN().net, x, train=True, loss_fn=lambda out: nn.functional.cross_entropy(out, y)).total
+    ours = count_flops(_net(channels), x, train=True, loss_fn=lambda out: nn.functional.cross_entropy(out, y)).total
     with torch.device("meta"):
-        meta = example.CNN()
+        meta = _model(example, channels)
         xm = torch.randn(batch_size, 1, 40)
     return {"algoeff": int(ours), "measure_flops": int(measure_flops(meta, lambda: meta(xm), lambda out: out.sum()))}
 
@@ -326,7 +373,8 @@ def measure(framework: str, args, tmp) -> dict:
             with contextlib.redirect_stdout(io.StringIO()):  # the frameworks' banners and log lines
                 runs[mode].append(run(mode, example, data, args, tmp / f"{framework}{repeat}"))
     with contextlib.redirect_stdout(io.StringIO()):
-        alternated = run("alternating", example, data, args, tmp / f"{framework}-alt")
+        long = argparse.Namespace(**{**vars(args), "steps": args.alternating_steps})
+        alternated = run("alternating", example, data, long, tmp / f"{framework}-alt")
 
     whole = {}
     for span in ("run", "loop"):
@@ -337,13 +385,20 @@ def measure(framework: str, args, tmp) -> dict:
                 "median_paired_ratio": {mode: statistics.median(t / p for t, p in zip(s, seconds["plain"]))
                                         for mode, s in seconds.items() if mode != "plain"},
             }
-    step = alternating(alternated["periods"], args.skip)
-    fixed = one_time(runs, args.first)
+    step = alternating(alternated["periods"], [r["periods"] for r in runs["plain"]], args.skip)
+    fixed = one_time(runs, alternated["periods"], args.first)
     plain_run = whole["run_cpu"]["median_seconds"]["plain"]
-    extra = (fixed["setup_s"] + fixed[f"first_{args.first}_batches_s"] + fixed["validations_s"]
-             + args.steps * step["cpu"]["us_per_step"] * 1e-6)
-    return {"whole": whole, "alternating": step, "one_time": fixed,
-            "projected_ratio": 1 + extra / plain_run, "projected_extra_s": extra}
+    once = fixed["setup_s"] + fixed[f"first_{args.first}_batches_s"]
+    per_validation = fixed["validations_s"] / max(1, fixed["validations"])
+    per_step = step["cpu"]["us_per_step"]["median"] * 1e-6
+    # the plain run as set-up plus steps (validations in them), to scale it to other lengths
+    plain_step = (whole["loop_cpu"]["median_seconds"]["plain"]) / args.steps
+    plain_setup = plain_run - whole["loop_cpu"]["median_seconds"]["plain"]
+    projected = {}
+    for steps in sorted({args.steps, 1_000, 10_000}):
+        extra = once + steps // args.eval_every * per_validation + steps * per_step
+        projected[steps] = {"ratio": 1 + extra / (plain_setup + steps * plain_step), "extra_s": extra}
+    return {"whole": whole, "alternating": step, "one_time": fixed, "projected": projected}
 
 
 def _print(framework: str, result: dict, args):
@@ -361,18 +416,21 @@ def _print(framework: str, result: dict, args):
             line += "" if mode == "plain" else f" {cpu['median_paired_ratio'][mode]:6.3f}x"
             print(line)
     step = result["alternating"]
-    print(f"  alternating batches (callback on odd batches, {step['cpu']['pairs']} batches compared with their "
-          "neighbours):")
+    print(f"  alternating batches ({args.alternating_steps} steps, the callback on odd batches; {step['cpu']['pairs']} "
+          "odd batches against their two neighbours; medians, 95% order-statistic intervals):")
     for clock in ("wall", "cpu"):
         s = step[clock]
-        print(f"    {clock:<5}{s['ratio']:.4f}x a batch, {s['us_per_step']:+.0f} us on a {s['plain_step_ms']:.2f} ms batch")
+        r, us, f = s["ratio"], s["us_per_step"], s["plain_runs_ratio"]
+        print(f"    {clock:<5}{r['median']:.4f}x a batch ({r['low']:.4f}-{r['high']:.4f}), {us['median']:+.0f} us "
+              f"({us['low']:+.0f} to {us['high']:+.0f}) on a {s['plain_step_ms']:.2f} ms batch; plain runs "
+              f"{f['median']:.4f}x ({f['low']:.4f}-{f['high']:.4f}, {s['plain_runs_pairs']} batches)")
     fixed = result["one_time"]
     print(f"  one-time (CPU): set-up {1e3 * fixed['setup_s']:.1f} ms; first {args.first} batches "
           f"{1e3 * fixed[f'first_{args.first}_batches_s']:+.1f} ms; {fixed['validations']} validations "
           f"{1e3 * fixed['validations_s']:+.1f} ms")
-    print(f"  projected whole run: {result['projected_ratio']:.4f}x "
-          f"({1e3 * result['projected_extra_s']:.0f} ms over "
-          f"{whole['run_cpu']['median_seconds']['plain']:.2f} s)")
+    print("  projected whole run (one-time + validations + steps x cost a step, over the plain run scaled to "
+          "that length, CPU): " + "; ".join(f"{steps} steps {p['ratio']:.4f}x ({1e3 * p['extra_s']:.0f} ms)"
+                                             for steps, p in result["projected"].items()))
 
 
 def main(argv=None) -> dict:
@@ -380,8 +438,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--channels", type=int, default=16, help="the CNN's channels (16 in the examples)")
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--alternating-steps", type=int, default=1200, help="length of the alternating run")
     parser.add_argument("--skip", type=int, default=20, help="first batches left out of the alternating comparison")
     parser.add_argument("--first", type=int, default=10, help="first batches charged to the one-time cost")
     parser.add_argument("--frameworks", default="lightning,hf")
@@ -395,6 +455,7 @@ def main(argv=None) -> dict:
         logging.getLogger(name).setLevel(logging.ERROR)
 
     results = {"steps": args.steps, "eval_every": args.eval_every, "batch_size": args.batch_size,
+               "channels": args.channels, "alternating_steps": args.alternating_steps,
                "repeats": args.repeats, "torch_threads": 1, "load_average_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         for framework in args.frameworks.split(","):
@@ -404,7 +465,7 @@ def main(argv=None) -> dict:
     results["block"] = block_cost()
     results["load_average_after"] = os.getloadavg()[0]
     if "lightning" in results:
-        results["lightning"]["flops_per_step"] = _flops_per_step(args.batch_size)
+        results["lightning"]["flops_per_step"] = _flops_per_step(args.batch_size, args.channels)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
