@@ -94,3 +94,20 @@ def test_tracker_step_ends_step_counts_micro_batches_into_one_step():
     with pytest.raises(TrackError, match=r"ends_step == 'yes', must be True, False or None\."):
         with tracker.step(ends_step="yes"):
             pass
+
+
+@pytest.mark.parametrize("framework", ["lightning", "transformers"])
+@pytest.mark.parametrize("kwargs, message", [
+    ({"stop_on_target": "yes"}, r"stop_on_target == 'yes', must be True or False"),
+    ({"run_name": 3}, r"run_name == 3, must be a string"),
+    ({"policy": "flops"}, r"Unknown policy 'flops'. Possible values are: 'matmul', 'all'"),
+    ({"causal": "quarter"}, r"Unknown causal 'quarter'"),
+    ({"recount": 1}, r"recount == 1, must be True or False"),
+])
+def test_both_callbacks_check_their_settings_when_made(framework, kwargs, message):
+    # the same checks, in one place: a bad setting fails where it is written, not when training starts
+    module = pytest.importorskip(f"algoeff.integrations.{framework}")
+    with pytest.raises(TrackError, match=message):
+        module.ComputeToTarget(Target("val_acc", 0.9), **kwargs)
+    with pytest.raises(TrackError, match="must be an algoeff.Target"):
+        module.ComputeToTarget("val_acc")

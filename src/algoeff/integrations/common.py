@@ -15,11 +15,12 @@ import numbers
 import re
 import time
 
-from algoeff.errors import TrackError
+from algoeff.errors import CountError, TrackError
+from algoeff.flops.mode import check_policy
 from algoeff.track import ComputeTracker, Target
 from algoeff.track.store import POINT_COLUMNS
 
-__all__ = ["TrackedRun", "check_target", "check_version", "device_peak_flops"]
+__all__ = ["CallbackSettings", "TrackedRun", "check_target", "check_version", "device_peak_flops"]
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -76,6 +77,38 @@ def check_target(target) -> Target:
     if not isinstance(target, Target):
         raise TrackError(f"target == {target!r}, must be an algoeff.Target, e.g. Target('val_acc', 0.9).")
     return target
+
+
+class CallbackSettings:
+    """The settings both callbacks take, validated where the user passes them.
+
+    A mixin: each callback subclasses its framework's base class too and calls
+    ``_settings`` from its constructor.
+    """
+
+    def _settings(self, target, *, store, run_name, stop_on_target, policy, causal, recount):
+        self.target = check_target(target)
+        if not isinstance(stop_on_target, bool):
+            raise TrackError(f"stop_on_target == {stop_on_target!r}, must be True or False.")
+        if run_name is not None and not isinstance(run_name, str):
+            raise TrackError(f"run_name == {run_name!r}, must be a string.")
+        if not isinstance(recount, bool):
+            raise TrackError(f"recount == {recount!r}, must be True or False.")
+        try:
+            check_policy(policy, causal)
+        except CountError as err:  # at construction, not when training starts
+            raise TrackError(str(err)) from None
+        self.store = store
+        self.run_name = run_name
+        self.stop_on_target = stop_on_target
+        self.policy, self.causal, self.recount = policy, causal, recount
+        self.run: TrackedRun | None = None
+        self.summary: dict | None = None
+
+    @property
+    def tracker(self):
+        """The run's ComputeTracker (None before training starts)."""
+        return None if self.run is None else self.run.tracker
 
 
 class TrackedRun:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from algoeff.errors import TrackError
 
-from .common import TrackedRun, check_target, check_version, device_peak_flops
+from .common import CallbackSettings, TrackedRun, check_version, device_peak_flops
 
 try:
     import lightning.pytorch as pl
@@ -53,7 +53,7 @@ def _log_step(trainer) -> int:
     return getattr(getattr(trainer.fit_loop, "epoch_loop", None), "_batches_that_stepped", trainer.global_step)
 
 
-class ComputeToTarget(pl.Callback):
+class ComputeToTarget(CallbackSettings, pl.Callback):
     """Count a Lightning run's training compute until it reaches ``target``.
 
     Parameters
@@ -78,21 +78,10 @@ class ComputeToTarget(pl.Callback):
     def __init__(self, target, *, store=None, run_name: str | None = None, stop_on_target: bool = False,
                  model=None, policy: str = "matmul", causal: str = "full", recount: bool = False):
         check_version("lightning", *SUPPORTED, where="algoeff.integrations.lightning")
-        self.target = check_target(target)
-        if not isinstance(stop_on_target, bool):
-            raise TrackError(f"stop_on_target == {stop_on_target!r}, must be True or False.")
-        self.store = store
-        self.run_name = run_name
-        self.stop_on_target = stop_on_target
+        self._settings(target, store=store, run_name=run_name, stop_on_target=stop_on_target, policy=policy,
+                       causal=causal, recount=recount)
         self.model = model
-        self.policy, self.causal, self.recount = policy, causal, recount
-        self.run: TrackedRun | None = None
-        self.summary: dict | None = None
         self._step_at_start = 0
-
-    @property
-    def tracker(self):
-        return None if self.run is None else self.run.tracker
 
     # -- start and end ------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from algoeff.errors import TrackError
 
-from .common import TrackedRun, check_target, check_version, device_peak_flops
+from .common import CallbackSettings, TrackedRun, check_version, device_peak_flops
 
 try:
     import transformers
@@ -50,7 +50,7 @@ def _precision(args) -> str:
     return "fp32" if torch.get_float32_matmul_precision() == "highest" and not args.tf32 else "tf32"
 
 
-class ComputeToTarget(TrainerCallback):
+class ComputeToTarget(CallbackSettings, TrainerCallback):
     """Count a Trainer run's training compute until it reaches ``target``.
 
     Parameters
@@ -73,22 +73,11 @@ class ComputeToTarget(TrainerCallback):
     def __init__(self, target, *, store=None, run_name: str | None = None, stop_on_target: bool = False,
                  policy: str = "matmul", causal: str = "full", recount: bool = False):
         check_version("transformers", *SUPPORTED, where="algoeff.integrations.transformers")
-        self.target = check_target(target)
-        if not isinstance(stop_on_target, bool):
-            raise TrackError(f"stop_on_target == {stop_on_target!r}, must be True or False.")
-        self.store = store
-        self.run_name = run_name
-        self.stop_on_target = stop_on_target
-        self.policy, self.causal, self.recount = policy, causal, recount
-        self.run: TrackedRun | None = None
-        self.summary: dict | None = None
+        self._settings(target, store=store, run_name=run_name, stop_on_target=stop_on_target, policy=policy,
+                       causal=causal, recount=recount)
         self._hook = None
         self._recorded = False  # the current evaluation was recorded from its logs
         self._reached = False
-
-    @property
-    def tracker(self):
-        return None if self.run is None else self.run.tracker
 
     # -- start and end ------------------------------------------------------------
 
