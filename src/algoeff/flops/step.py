@@ -206,6 +206,8 @@ class StepCounter:
         self._watch_next = True  # watch the next block for submodules run without the model
         self._entry = None  # the cache entry of the open block's key
         self._opt_meta = False  # whether the optimizer being counted holds meta parameters
+        self._expected = None  # the next block's inputs, as expect() was told
+        self._watches: list = []  # hooks on wrappers the loop calls instead of the model
 
     def step(self):
         """Context manager around one training step."""
@@ -216,6 +218,28 @@ class StepCounter:
     def close(self):
         """Remove the hook from the model."""
         self._hook.remove()
+        for handle in self._watches:
+            handle.remove()
+        self._watches = []
+
+    def expect(self, inputs):
+        """Name the next block's inputs (a batch) before it begins.
+
+        Read only with torch.compile in use: a block whose inputs' signature is new
+        is then counted eagerly from its start, also where the model's first forward
+        runs inside compiled code (a compiled ``training_step``) and could not be.
+        """
+        self._expected = inputs
+
+    def watch(self, module):
+        """Also read a step's signature at ``module``'s forward: a wrapper called instead of the model.
+
+        The wrapper torch.compile returns calls the model from inside its compiled
+        call, where a step of a new signature cannot be counted; the wrapper's own
+        hooks run before it, so a new step is seen there and counted eagerly.
+        """
+        self._watches.append(module.register_forward_pre_hook(
+            torch.compiler.disable(self._pre_forward), with_kwargs=True, prepend=True))
 
     @property
     def optimizer_steps(self) -> int:
@@ -287,10 +311,11 @@ class StepCounter:
         the first forward), so a step that may need counting runs eagerly, under
         the mode, from its start. The step's input signature is known only at the
         first forward; what is known here (structure, frozen layers, train flags,
-        grad mode) decides, and a step whose inputs alone are new is caught at the
-        block's end (a warning, and the next such step counted from its start).
+        grad mode, and the inputs if ``expect`` named them) decides; a step whose
+        inputs alone are new, unnamed, is caught at the block's end (a warning, and
+        the next such step counted from its start).
         """
-        pre = (self._structure_id, self._state(), torch.is_grad_enabled())
+        pre = (self._structure_id, self._state(), torch.is_grad_enabled(), _sig(self._expected))
         if self.recount or self._count_next or pre not in self._seen:
             self._seen.add(pre)
             self._count_next = False
@@ -432,6 +457,7 @@ class StepCounter:
         self._opt_fresh = False
         if self._compile_safe:
             self._start_if_new()
+        self._expected = None  # not kept alive past its block
 
     def _exit(self, failed: bool):
         if self._watch is not None:

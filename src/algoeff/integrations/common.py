@@ -140,10 +140,13 @@ class TrackedRun:
     def in_eval(self) -> bool:
         return self._eval is not None
 
-    def begin_train(self):
+    def begin_train(self, batch=None):
+        """Open a training block; ``batch``, where the framework gives it, lets a compiled step be counted."""
         if self._eval is not None:
             self.end_eval()
         if self._train is None:
+            if batch is not None:
+                self.tracker.counter.expect(batch)
             block = self._step
             block.__enter__()
             self._train = block
@@ -155,10 +158,12 @@ class TrackedRun:
             self.train_seconds += time.perf_counter() - self._began
             block.__exit__(None, None, None)
 
-    def begin_eval(self):
+    def begin_eval(self, batch=None):
         if self._train is not None:
             raise TrackError("an evaluation began inside an open training block; this is a bug in the callback.")
         if self._eval is None:
+            if batch is not None:
+                self.tracker._eval_counter.expect(batch)
             self._eval = self.tracker.evaluate()
             self._eval.__enter__()
 

@@ -130,7 +130,9 @@ class ComputeToTarget(CallbackSettings, pl.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.run is not None:
             self._step_at_start = self.run.tracker.steps
-            self.run.begin_train()
+            # the batch: under trainer.fit(torch.compile(module)) the forward runs inside the compiled
+            # training_step, where a step of a new input signature could not be counted
+            self.run.begin_train(batch)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self.run is None:
@@ -155,7 +157,7 @@ class ComputeToTarget(CallbackSettings, pl.Callback):
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
         if self.run is not None and trainer.state.fn == "fit":
-            self.run.begin_eval()
+            self.run.begin_eval(batch)
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         if self.run is not None:

@@ -40,6 +40,25 @@ SUPPORTED = ("4.44", "6")  # transformers >=4.44,<6
 _MARK = "_algoeff_compute_to_target"  # set on the TrainerState by the callback tracking it
 
 
+def _compiled_wrapper(model):
+    """The torch.compile wrapper the Trainer trains instead of ``model``, or None.
+
+    Callbacks are not given the Trainer, but ``on_train_begin`` is called from its
+    training loop, whose ``self`` is the Trainer: ``model_wrapped`` is the model it
+    calls (accelerate compiles last, so a compiled wrapper is the outermost).
+    """
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        trainer = frame.f_locals.get("self")
+        if isinstance(trainer, transformers.Trainer):
+            wrapped = getattr(trainer, "model_wrapped", None)
+            return wrapped if wrapped is not model and hasattr(wrapped, "_orig_mod") else None
+        frame = frame.f_back
+    return None
+
+
 def _precision(args) -> str:
     import torch
 
@@ -115,6 +134,12 @@ class ComputeToTarget(CallbackSettings, TrainerCallback):
         self.run = TrackedRun(model, self.target, store=self.store, run_name=self.run_name, config=config,
                               policy=self.policy, causal=self.causal, recount=self.recount,
                               peak_flops=peak, world_size=args.world_size)
+        if args.torch_compile:
+            # the model's own hooks run inside the compiled call, where a step of a new input signature
+            # (an epoch's shorter last batch) cannot be counted; the wrapper's run before it
+            wrapper = _compiled_wrapper(model)
+            if wrapper is not None:
+                self.run.tracker.counter.watch(wrapper)
         # first among the model's hooks, so an evaluation block is open before the counters look
         self._hook = model.register_forward_pre_hook(self._before_forward, prepend=True)
         self.summary = None
