@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from algoeff import Target, count_flops
+from algoeff import StepCounter, Target, count_flops
 
 L = pytest.importorskip("lightning.pytorch")
 transformers = pytest.importorskip("transformers")
@@ -81,6 +81,35 @@ def _same_run(compiled, eager):
 # -- Lightning ---------------------------------------------------------------------
 
 (X, Y), (XV, YV) = _data(384)
+
+
+def test_a_named_batch_lets_a_compiled_step_of_a_new_shape_be_counted():
+    """What the Lightning callback relies on: StepCounter.expect(batch) before a compiled training_step."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = _net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    counter = StepCounter(model)
+
+    @torch.compile(backend="eager")
+    def training_step(batch):  # the model's forward runs inside compiled code, as under Lightning
+        x, y, _names = batch
+        return nn.functional.cross_entropy(model(x), y)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n, tag in ((48, "a"), (48, "b"), (16, "c"), (48, "d"), (16, "e")):
+            batch = (X[:n], Y[:n], [f"{tag}{i}" for i in range(n)])  # file names differ in every batch
+            counter.expect(batch)
+            with counter.step():
+                loss = training_step(batch)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            assert counter.last.total == _train_flops(X[:n], Y[:n]), n
+    assert _lost_step_warnings(caught) == []
+    # counted eagerly: the first batch of 48 and the first of 16; the names make no batch new
+    assert (counter.misses, counter.hits) == (2, 3)
 
 
 class Classifier(L.LightningModule):
@@ -226,3 +255,16 @@ def test_hf_torch_compile_counts_as_eager(tmp_path):
     assert counters["frames"]["ok"] > 0 and counters["aot_autograd"]["ok"] > 0
     assert _lost_step_warnings(caught) == []
     _same_run(callback, eager)
+
+
+def test_hf_torch_compile_inductor_counts_each_batch(tmp_path):
+    # inductor's C++ kernels: 7 steps (the sixth on the shorter batch) keep gcc's work to two compiles
+    torch._dynamo.reset()
+    counters.clear()
+    callback, trainer, caught = _train(tmp_path, max_steps=7, torch_compile=True, torch_compile_backend="inductor")
+    assert counters["inductor"] and counters["aot_autograd"]["ok"] > 0
+    assert _lost_step_warnings(caught) == []
+    summary = callback.summary
+    per_step = [_train_flops(HX[i:i + BATCH], HY[i:i + BATCH]) for i in range(0, len(HX), BATCH)]
+    assert summary["steps"] == 7 and summary["total_flops"] == sum(per_step) + per_step[0]
+    assert summary["eval_flops"] == _hf_eval_flops() * summary["points"]

@@ -119,6 +119,17 @@ def _sig(value):
     return type(value)
 
 
+def _batch_sig(value):
+    """A batch's tensor shapes and dtypes: its other leaves (file names, raw text) differ per batch."""
+    if isinstance(value, torch.Tensor):
+        return (value.shape, value.dtype)
+    if isinstance(value, (tuple, list)):
+        return tuple(_batch_sig(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _batch_sig(v)) for k, v in value.items())
+    return None
+
+
 def _on_meta(args, kwargs) -> bool:
     for value in list(args) + list(kwargs.values()):
         if isinstance(value, torch.Tensor):
@@ -315,7 +326,7 @@ class StepCounter:
         inputs alone are new, unnamed, is caught at the block's end (a warning, and
         the next such step counted from its start).
         """
-        pre = (self._structure_id, self._state(), torch.is_grad_enabled(), _sig(self._expected))
+        pre = (self._structure_id, self._state(), torch.is_grad_enabled(), _batch_sig(self._expected))
         if self.recount or self._count_next or pre not in self._seen:
             self._seen.add(pre)
             self._count_next = False
