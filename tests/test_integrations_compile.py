@@ -252,6 +252,7 @@ def test_hf_torch_compile_counts_as_eager(tmp_path):
     counters.clear()
     callback, trainer, caught = _train(tmp_path, torch_compile=True, torch_compile_backend="aot_eager")
     assert isinstance(trainer.model_wrapped, OptimizedModule)
+    assert not trainer.model_wrapped._forward_pre_hooks  # the callback's watch on it ended with the run
     assert counters["frames"]["ok"] > 0 and counters["aot_autograd"]["ok"] > 0
     assert _lost_step_warnings(caught) == []
     _same_run(callback, eager)
