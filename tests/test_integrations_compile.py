@@ -5,8 +5,8 @@ and resumes included, then runs each graph as it is, so the curve is bit for bit
 eager one and a test takes seconds) and "aot_eager" for the Hugging Face Trainer
 (AOTAutograd too: the backward runs as a compiled graph, as under inductor). What
 the counter has to get right is dynamo's: which code runs compiled, and when a
-counting mode can see it; inductor's C++ kernels would add minutes of gcc, not a
-different path through the counter.
+counting mode can see it. One short Hugging Face run uses inductor itself (gcc builds
+its kernels: 12 to 26 s here), its counts checked against count_flops.
 
 Batches of 48 from 256 examples: five of 48 and a shorter last one of 16 an epoch,
 a new input signature in the middle of a compiled run.
