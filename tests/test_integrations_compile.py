@@ -48,7 +48,7 @@ def _net():
     return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
 
 
-def _train_flops(x, y, optimizer=None):
+def _train_flops(x, y):
     """count_flops of one training step of the network on (x, y), the bare-loop figure."""
     return count_flops(_net(), x, train=True, loss_fn=lambda out: nn.functional.cross_entropy(out, y)).total
 
