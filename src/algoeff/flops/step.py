@@ -236,9 +236,10 @@ class StepCounter:
     def expect(self, inputs):
         """Name the next block's inputs (a batch) before it begins.
 
-        Read only with torch.compile in use: a block whose inputs' signature is new
-        is then counted eagerly from its start, also where the model's first forward
-        runs inside compiled code (a compiled ``training_step``) and could not be.
+        Read only with torch.compile in use: a block whose batch has tensors of new
+        shapes or dtypes is then counted eagerly from its start, also where the
+        model's first forward runs inside compiled code (a compiled
+        ``training_step``) and could not be.
         """
         self._expected = inputs
 
