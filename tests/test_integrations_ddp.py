@@ -29,8 +29,6 @@ pytest.importorskip("accelerate")
 
 import integrations_ddp_worker as worker  # noqa: E402  (tests/ is on sys.path under pytest)
 
-pytestmark = pytest.mark.slow
-
 WORLD = 2
 (X, Y), (XV, YV) = worker.data()
 TARGETS = {"lightning": Target("val_acc", 0.95), "transformers": Target("eval_accuracy", 0.95)}
@@ -76,7 +74,8 @@ def _launch(framework, tmp):
     return [json.loads((tmp / f"{framework}-rank{rank}.json").read_text()) for rank in range(WORLD)]
 
 
-@pytest.fixture(scope="module", params=["lightning", "transformers"])
+@pytest.fixture(scope="module", params=[pytest.param("lightning", marks=pytest.mark.slow),
+                                        pytest.param("transformers", marks=pytest.mark.slow)])
 def run(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(request.param)
     return request.param, _launch(request.param, tmp), tmp
@@ -191,3 +190,59 @@ def test_unlogged_target_fails_cleanly_on_both_ranks(run):
     runs = store.runs()
     assert len(runs) == 1
     assert store.run(int(runs["id"].iloc[0]))["status"] == "failed"
+
+
+class _Wrapper(nn.Module):
+    """What DistributedDataParallel does with a call: pass it on to the wrapped module."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+
+def test_redirected_training_step_is_looked_up_in_one_process():
+    # Lightning's own forward redirection, as its DDP strategy uses it, without the processes
+    import lightning.pytorch as L
+    from lightning.pytorch.strategies.strategy import _ForwardRedirection
+
+    from algoeff.integrations.lightning import _redirected
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = worker.net()
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            return self(batch).square().mean()  # a bare tensor batch: its examples must count once
+
+    module = Module()
+    wrapper = _Wrapper(module)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    tracker = ComputeTracker(module, Target("val_acc", 0.9), skip=_redirected)
+    for batch_idx in range(6):
+        with tracker.step():
+            loss = _ForwardRedirection()(wrapper, module, "training_step", X[:32], batch_idx)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    counter = tracker.counter
+    assert (counter.misses, counter.hits) == (1, 5)  # without skip: 6 misses, one per batch_idx
+    assert tracker.examples == 6 * 32
+    per_step = count_flops(worker.net(), X[:32], train=True, loss_fn=lambda out: out.square().mean()).total
+    assert tracker.total_flops == 6 * per_step
+    # outside a redirection (after it, the module's forward is its own bound method again) nothing is skipped
+    assert not _redirected(module, (X[:32],), {}) and not _redirected(worker.net(), (X[:32],), {})
+
+
+def test_skip_must_be_a_function():
+    from algoeff.errors import CountError
+    from algoeff.flops import StepCounter
+
+    with pytest.raises(CountError, match=r"skip == 3, must be None or a function"):
+        StepCounter(worker.net(), skip=3)
