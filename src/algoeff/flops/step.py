@@ -178,16 +178,26 @@ class StepCounter:
         How causal attention counts.
     recount : bool
         Count every step (models whose work depends on the data).
+    skip : callable or None
+        ``skip(module, args, kwargs) -> bool``: a forward call of the model it
+        returns True for is not part of the step's signature (a wrapper's call
+        that only leads to the real one: Lightning's forward redirection under DDP
+        calls the LightningModule with ``(batch, batch_idx)`` to reach
+        ``training_step``, and ``batch_idx`` would make every step new).
 
     Use ``with counter.step(): ...`` around forward, loss, backward and
     ``optimizer.step()``; afterwards ``counter.last`` is that step's FlopReport.
     """
 
-    def __init__(self, model, *, policy: str = "matmul", causal: str = "full", recount: bool = False):
+    def __init__(self, model, *, policy: str = "matmul", causal: str = "full", recount: bool = False,
+                 skip=None):
         if not isinstance(model, torch.nn.Module):
             raise CountError(f"model == {type(model).__name__}, must be a torch.nn.Module.")
         if not isinstance(recount, bool):
             raise CountError(f"recount == {recount!r}, must be True or False.")
+        if skip is not None and not callable(skip):
+            raise CountError(f"skip == {skip!r}, must be None or a function (module, args, kwargs) -> bool.")
+        self._skip = skip
         self.policy, self.causal = check_policy(policy, causal)
         self.model = model
         self.recount = recount
@@ -289,7 +299,7 @@ class StepCounter:
             self._bypassed = True
 
     def _pre_forward(self, module, args, kwargs):
-        if not self._active:
+        if not self._active or (self._skip is not None and self._skip(module, args, kwargs)):
             return None
         sig = (_sig(args), _sig(kwargs) if kwargs else ())
         if self._key is not None:

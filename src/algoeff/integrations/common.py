@@ -115,9 +115,9 @@ class TrackedRun:
     """A ComputeTracker driven from a framework's hooks instead of ``with`` blocks."""
 
     def __init__(self, model, target: Target, *, store, run_name, config, policy, causal, recount,
-                 peak_flops: float | None, world_size: int = 1):
+                 peak_flops: float | None, world_size: int = 1, skip=None):
         self.tracker = ComputeTracker(model, target, store=store, run_name=run_name, config=config,
-                                      policy=policy, causal=causal, recount=recount)
+                                      policy=policy, causal=causal, recount=recount, skip=skip)
         self.target = target
         self.peak_flops = peak_flops  # one device's, None where the catalog has none
         self.world_size = world_size

@@ -13,6 +13,11 @@ and recorded; ``algoeff/*`` figures go to every logger of the trainer.
 
 The counted module is the LightningModule, so ``training_step`` must call it
 (``self(x)``); if it calls a submodule instead, pass ``model=`` (the submodule).
+Under DDP (and the other strategies that wrap the module) Lightning reaches
+``training_step`` and ``validation_step`` through the wrapper's forward, which
+calls the LightningModule with ``(batch, batch_idx)``: that call is skipped
+(``_redirected``), so the step's signature is the ``self(x)`` inside it, as in
+a single process, and steps are looked up, not recounted.
 """
 
 from __future__ import annotations
@@ -45,6 +50,18 @@ def _precision(trainer) -> str:
     if "64" in setting:
         return "fp64"
     return "fp32" if torch.get_float32_matmul_precision() == "highest" else "tf32"
+
+
+def _redirected(module, args, kwargs) -> bool:
+    """Whether this forward call is Lightning's forward redirection, not a call of the network.
+
+    The strategy patches the wrapped module's ``forward`` with a function of its
+    own for that one call (``lightning.pytorch.strategies.strategy._ForwardRedirection``)
+    and puts the bound method back inside it; otherwise ``forward`` is the class's.
+    """
+    forward = module.__dict__.get("forward")
+    return (forward is not None and getattr(forward, "__self__", None) is not module
+            and getattr(forward, "__module__", "").startswith("lightning."))
 
 
 def _log_step(trainer) -> int:
@@ -111,7 +128,7 @@ class ComputeToTarget(CallbackSettings, pl.Callback):
         }
         self.run = TrackedRun(model, self.target, store=self.store, run_name=self.run_name, config=config,
                               policy=self.policy, causal=self.causal, recount=self.recount,
-                              peak_flops=peak, world_size=trainer.world_size)
+                              peak_flops=peak, world_size=trainer.world_size, skip=_redirected)
         self.summary = None
 
     def on_fit_end(self, trainer, pl_module):

@@ -203,8 +203,14 @@ class ComputeToTarget(CallbackSettings, TrainerCallback):
             return
         self.run.end_eval()
         if not self._recorded:
-            # raises naming the metrics the evaluation did log
-            self._reached = self.run.record(metrics or {}, where="by the Trainer at evaluation")
+            try:
+                # raises naming the metrics the evaluation did log
+                self._reached = self.run.record(metrics or {}, where="by the Trainer at evaluation")
+            except TrackError:
+                # the Trainer has no exception hook: close the run as failed here, or the store keeps it
+                # running (under DDP every rank gets here, as every rank logs the same metrics)
+                self._close("failed")
+                raise
         self._recorded = False
         if self.stop_on_target and self._reached:
             control.should_training_stop = True

@@ -138,6 +138,8 @@ class ComputeTracker:
         dimension of the first tensor passed to ``model``, summed over the
         model's forward calls in the step (every micro-batch of gradient
         accumulation counts).
+    skip : callable or None
+        Passed to ``algoeff.flops.StepCounter``; a skipped forward call adds no examples either.
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class ComputeTracker:
         causal: str = "full",
         recount: bool = False,
         examples_per_step: int | None = None,
+        skip=None,
     ):
         import torch
 
@@ -182,7 +185,8 @@ class ComputeTracker:
         self.causal = causal
         self.recount = recount
         self.examples_per_step = examples_per_step
-        self._counter = StepCounter(model, policy=policy, causal=causal, recount=recount)
+        self._skip = skip
+        self._counter = StepCounter(model, policy=policy, causal=causal, recount=recount, skip=skip)
         self._eval_counter = None
 
         # this rank's counts, and the global counts as of the last sync
@@ -220,7 +224,7 @@ class ComputeTracker:
     # -- counting -----------------------------------------------------------------
 
     def _count_examples(self, module, args, kwargs):
-        if self._in_step:
+        if self._in_step and (self._skip is None or not self._skip(module, args, kwargs)):
             for value in (*args, *kwargs.values()):
                 shape = getattr(value, "shape", None)
                 if shape is not None and len(shape) > 0:
@@ -288,7 +292,7 @@ class ComputeTracker:
             raise TrackError("evaluate() entered inside another evaluate(); count each evaluation once.")
         if self._eval_counter is None:
             self._eval_counter = StepCounter(
-                self.model, policy=self.policy, causal=self.causal, recount=self.recount
+                self.model, policy=self.policy, causal=self.causal, recount=self.recount, skip=self._skip
             )
         self._in_eval = True
         try:
