@@ -100,3 +100,60 @@ def test_two_gloo_ranks_report_the_single_process_global_total(tmp_path):
         # each rank counted half of the work
         assert 2 * summary["local_flops"] == single["total_flops"]
         assert summary["before_record"] == 0
+
+
+ONE_RANK_FAILS = textwrap.dedent(
+    """
+    import datetime, os, sys
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+    from algoeff import ComputeTracker, Target
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
+    rank = dist.get_rank()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    ddp = nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+    try:
+        with ComputeTracker(ddp, Target("accuracy", 0.9)) as tracker:
+            for step in range(5):
+                with tracker.step():
+                    if rank == 1 and step == 2:
+                        raise RuntimeError("rank 1 fails alone")
+                    loss = nn.functional.cross_entropy(ddp(torch.randn(16, 8)), torch.randint(0, 4, (16,)))
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+    except Exception as err:
+        with open(os.path.join(sys.argv[1], f"rank{rank}.txt"), "w") as f:
+            f.write(f"{type(err).__name__}: {err}\\n{tracker.status}")
+    sys.stdout.flush()
+    os._exit(0)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_rank_that_fails_alone_closes_its_run_without_a_collective(tmp_path):
+    # before: finish("failed") all-reduced while rank 0 waited in its gradient all-reduce; gloo
+    # aborted rank 1 (SIGABRT, "collective mismatch") before its own error could be caught or shown
+    script = tmp_path / "worker.py"
+    script.write_text(ONE_RANK_FAILS)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(script), str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    failed = (tmp_path / "rank1.txt")
+    assert failed.exists(), stderr[-3000:]
+    assert failed.read_text() == "RuntimeError: rank 1 fails alone\nfailed"

@@ -462,6 +462,9 @@ class ComputeTracker:
         """Close the run: sync counts, save status and summary; return the summary.
 
         ``status`` defaults to "diverged" for a diverged run, else "finished".
+        Under torch.distributed a "failed" or "stopped" run is closed without a
+        collective (a rank that failed alone must not wait on the others): its
+        global figures are those of the last record().
         """
         choices = [s for s in RUN_STATUSES if s != "running"]
         if status is not None and status not in choices:
@@ -470,7 +473,11 @@ class ComputeTracker:
                 f"{', '.join(repr(s) for s in choices)}."
             )
         self._check_open("finish()")
-        self._sync()
+        if status in (None, "finished", "diverged") or self._dist is None:
+            self._sync()
+        # else (failed, stopped): no collective. The other ranks may be in one of their own (a gradient
+        # all-reduce) that this one would mismatch, killing the process before its error is shown; the
+        # run's global figures stay as of the last record()
         self.status = status or ("diverged" if self.diverged else "finished")
         self._hook.remove()
         for counter in (self._counter, self._eval_counter):
