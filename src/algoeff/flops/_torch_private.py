@@ -22,6 +22,7 @@ message naming the torch version, instead of counting wrong numbers.
 from __future__ import annotations
 
 import inspect
+import sys
 
 import torch
 from torch.utils import flop_counter as _flop_counter
@@ -131,23 +132,22 @@ def compile_in_use() -> bool:
     Every torch.compile registers its backend in dynamo's ``eval_frame.cached_backends``;
     ``torch.compiler.disable`` registers ``None`` there. If that table is gone, assume yes.
     """
-    import sys
-
+    if _COMPILE_SEEN[1]:
+        return True  # once in use, in use
     eval_frame = sys.modules.get("torch._dynamo.eval_frame")
     if eval_frame is None:
         return False
     backends = getattr(eval_frame, "cached_backends", None)
     if not isinstance(backends, dict):
         return True
-    # asked at every block: entries are only added (or all cleared by a reset), so its length and last
-    # key say whether the table changed since it was last read
-    seen = (len(backends), next(reversed(backends), None))
-    if seen != _COMPILE_SEEN[0]:
-        _COMPILE_SEEN[:] = [seen, any(backend is not None for backend in list(backends.values()))]
+    # asked at every block: entries are only added (or all cleared by a reset), so its length says
+    # whether the table changed since it was last read
+    if len(backends) != _COMPILE_SEEN[0]:
+        _COMPILE_SEEN[:] = [len(backends), any(backend is not None for backend in list(backends.values()))]
     return _COMPILE_SEEN[1]
 
 
-_COMPILE_SEEN = [None, False]  # ((length, last key) of dynamo's cached_backends when last read, the answer)
+_COMPILE_SEEN = [-1, False]  # (length of dynamo's cached_backends when last read, the answer)
 
 
 def in_compiled_call() -> bool:
