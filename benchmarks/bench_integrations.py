@@ -24,7 +24,8 @@ differ by more than the 2% being measured:
    resolves the callback's cost a step far below the whole runs' noise;
    batches next to a validation and the first --skip batches are left out.
    The same statistic on the plain runs (nothing differs between odd and even
-   batches there) is printed beside it as the method's floor.
+   batches there) is printed beside it as the method's floor, and for
+   Lightning, ThroughputMonitor's cost a batch measured the same way.
 
 3. One-time costs: the callback's set-up hook (tracker and run store made,
    environment read); the counted steps among the alternating run's first
@@ -143,18 +144,26 @@ def lightning_run(mode, example, data, args, tmp) -> dict:
             if batch_idx % 2:
                 super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
+    class AlternatingThroughput(ThroughputMonitor):
+        """ThroughputMonitor's per-batch work on odd batches only."""
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if batch_idx % 2:
+                super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
     callbacks, setup = [Timer()], {}
     L.seed_everything(0, verbose=False)
     module = _model(example, args.channels, 1e-2)
     if mode in ("callback", "alternating"):
         callback = (ComputeToTarget if mode == "callback" else Alternating)(Target("val_acc", 2.0))  # never reached
         callbacks.append(_timed_hook(callback, "on_fit_start", setup))
-    elif mode == "throughput":
+    elif mode in ("throughput", "alternating-throughput"):
         with torch.device("meta"):
             meta = _model(example, args.channels, 1e-2)
             x = torch.randn(args.batch_size, 1, 40)
         module.flops_per_batch = measure_flops(meta, lambda: meta(x), lambda out: out.sum())
-        callbacks.append(ThroughputMonitor(batch_size_fn=lambda batch: batch[0].size(0)))
+        monitor = ThroughputMonitor if mode == "throughput" else AlternatingThroughput
+        callbacks.append(monitor(batch_size_fn=lambda batch: batch[0].size(0)))
     trainer = L.Trainer(max_steps=args.steps, val_check_interval=args.eval_every, check_val_every_n_epoch=None,
                         callbacks=callbacks, logger=L.loggers.CSVLogger(tmp, name=mode), accelerator="cpu",
                         devices=1, enable_checkpointing=False, enable_progress_bar=False,
@@ -375,6 +384,8 @@ def measure(framework: str, args, tmp) -> dict:
     with contextlib.redirect_stdout(io.StringIO()):
         long = argparse.Namespace(**{**vars(args), "steps": args.alternating_steps})
         alternated = run("alternating", example, data, long, tmp / f"{framework}-alt")
+        if framework == "lightning":  # ThroughputMonitor's cost a batch, by the same method
+            throughput = run("alternating-throughput", example, data, long, tmp / f"{framework}-alt-tp")
 
     whole = {}
     for span in ("run", "loop"):
@@ -386,6 +397,9 @@ def measure(framework: str, args, tmp) -> dict:
                                         for mode, s in seconds.items() if mode != "plain"},
             }
     step = alternating(alternated["periods"], [r["periods"] for r in runs["plain"]], args.skip)
+    if framework == "lightning":
+        step["throughput_monitor"] = alternating(throughput["periods"], [r["periods"] for r in runs["plain"]],
+                                                 args.skip)["cpu"]
     fixed = one_time(runs, alternated["periods"], args.first)
     plain_run = whole["run_cpu"]["median_seconds"]["plain"]
     once = fixed["setup_s"] + fixed[f"first_{args.first}_batches_s"]
@@ -424,6 +438,10 @@ def _print(framework: str, result: dict, args):
         print(f"    {clock:<5}{r['median']:.4f}x a batch ({r['low']:.4f}-{r['high']:.4f}), {us['median']:+.0f} us "
               f"({us['low']:+.0f} to {us['high']:+.0f}) on a {s['plain_step_ms']:.2f} ms batch; plain runs "
               f"{f['median']:.4f}x ({f['low']:.4f}-{f['high']:.4f}, {s['plain_runs_pairs']} batches)")
+    if "throughput_monitor" in step:
+        r, us = step["throughput_monitor"]["ratio"], step["throughput_monitor"]["us_per_step"]
+        print(f"    ThroughputMonitor on odd batches, the same way (CPU): {r['median']:.4f}x a batch "
+              f"({r['low']:.4f}-{r['high']:.4f}), {us['median']:+.0f} us ({us['low']:+.0f} to {us['high']:+.0f})")
     fixed = result["one_time"]
     print(f"  one-time (CPU): set-up {1e3 * fixed['setup_s']:.1f} ms; first {args.first} batches "
           f"{1e3 * fixed[f'first_{args.first}_batches_s']:+.1f} ms; {fixed['validations']} validations "
