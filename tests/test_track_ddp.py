@@ -73,10 +73,10 @@ def _single_process_total():
     return tracker.finish()
 
 
-@pytest.mark.slow
-def test_two_gloo_ranks_report_the_single_process_global_total(tmp_path):
+def _two_ranks(source: str, tmp_path, timeout: int) -> tuple[int, str]:
+    """Run ``source`` as a script on 2 gloo ranks under torchrun; (exit status, stderr)."""
     script = tmp_path / "worker.py"
-    script.write_text(WORKER)
+    script.write_text(source)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     # a session of its own: if torchrun hangs, its ranks are killed with it, not orphaned
     proc = subprocess.Popen(
@@ -85,12 +85,18 @@ def test_two_gloo_ranks_report_the_single_process_global_total(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
     )
     try:
-        _, stderr = proc.communicate(timeout=600)
+        _, stderr = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-    assert proc.returncode == 0, stderr[-3000:]
+    return proc.returncode, stderr
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_report_the_single_process_global_total(tmp_path):
+    returncode, stderr = _two_ranks(WORKER, tmp_path, timeout=600)
+    assert returncode == 0, stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     single = _single_process_total()
     for summary in ranks:
@@ -140,20 +146,7 @@ ONE_RANK_FAILS = textwrap.dedent(
 def test_a_rank_that_fails_alone_closes_its_run_without_a_collective(tmp_path):
     # before: finish("failed") all-reduced while rank 0 waited in its gradient all-reduce; gloo
     # aborted rank 1 (SIGABRT, "collective mismatch") before its own error could be caught or shown
-    script = tmp_path / "worker.py"
-    script.write_text(ONE_RANK_FAILS)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(script), str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-    failed = (tmp_path / "rank1.txt")
+    _, stderr = _two_ranks(ONE_RANK_FAILS, tmp_path, timeout=300)
+    failed = tmp_path / "rank1.txt"
     assert failed.exists(), stderr[-3000:]
     assert failed.read_text() == "RuntimeError: rank 1 fails alone\nfailed"

@@ -451,8 +451,10 @@ class StepCounter:
             self._hook = self.model.register_forward_pre_hook(
                 torch.compiler.disable(self._pre_forward), with_kwargs=True, prepend=True)
             self._compile_safe = True
-        _install_optimizer_hooks(self._compile_safe)
-        self._structure()
+        if not _OPT_HOOKS or (self._compile_safe and _OPT_HOOKS[0] != "compile-safe"):
+            _install_optimizer_hooks(self._compile_safe)
+        if self._compile_safe or self._watch_next:
+            self._structure()  # read at the entry by _start_if_new and the watch (else at the first forward)
         self._bypassed = False
         # to tell whether the model's submodules run while the model's own forward never does:
         # a global pre-hook that removes itself at the block's first module call (the model's,

@@ -147,16 +147,15 @@ class TrackedRun:
         if self._train is None:
             if batch is not None:
                 self.tracker.counter.expect(batch)
-            block = self._step
-            block.__enter__()
-            self._train = block
+            self.tracker._enter_step()  # the block's own __enter__, one call fewer a batch
+            self._train = self._step
             self._began = time.perf_counter()
 
     def end_train(self):
         if self._train is not None:
-            block, self._train = self._train, None
+            self._train = None
             self.train_seconds += time.perf_counter() - self._began
-            block.__exit__(None, None, None)
+            self.tracker._exit_step(False, None, None)  # the block's own __exit__ (ends_step=None)
 
     def begin_eval(self, batch=None):
         if self._train is not None:

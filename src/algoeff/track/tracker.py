@@ -260,13 +260,13 @@ class ComputeTracker:
         if self._in_eval:
             raise TrackError("step() entered inside evaluate(); train between evaluations, or its FLOPs "
                              "would count as both training and evaluation.")
-        self._counter._step.__enter__()
+        self._counter._enter()
         self._in_step, self._step_examples = True, 0
 
     def _exit_step(self, failed: bool, examples, ends_step):
         self._in_step = False
         counter = self._counter
-        counter._step.__exit__(RuntimeError if failed else None, None, None)
+        counter._exit(failed)
         if failed:
             return
         # only a step that completed is counted
