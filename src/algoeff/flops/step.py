@@ -79,10 +79,8 @@ def _install_optimizer_hooks(compile_safe: bool):
     pair is replaced, once, by one excluded from compilation: a compiled step
     function traces ``Optimizer.step`` and guards on the global hook tables (hooks
     changing every step would recompile it every step), and a traced hook runs its
-    side effects only when traced.
+    side effects only when traced. The caller checks whether the pair is there already.
     """
-    if _OPT_HOOKS and (not compile_safe or _OPT_HOOKS[0] == "compile-safe"):
-        return
     for handle in _OPT_HOOKS[1:]:
         handle.remove()
     pre, post = _global_pre_optimizer, _global_post_optimizer

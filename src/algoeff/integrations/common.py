@@ -122,10 +122,9 @@ class TrackedRun:
         self.peak_flops = peak_flops  # one device's, None where the catalog has none
         self.world_size = world_size
         self.train_seconds = 0.0  # inside training blocks, this rank
-        # one block object entered at every batch; the step ends in it if an optimizer steps in it
-        # (else it is a micro-batch of gradient accumulation)
-        self._step = self.tracker.step(ends_step=None)
-        self._train = None  # the open step() block
+        # a training block is open: entered and left through the tracker's own step() enter and exit,
+        # with ends_step=None (the step ends in it if an optimizer steps in it, else it is a micro-batch)
+        self._train = False
         self._eval = None  # the open evaluate() block
         self._began = 0.0
         # create the evaluation counter now, so its model hook exists before any evaluation forward
@@ -134,7 +133,7 @@ class TrackedRun:
 
     @property
     def in_train(self) -> bool:
-        return self._train is not None
+        return self._train
 
     @property
     def in_eval(self) -> bool:
@@ -144,21 +143,21 @@ class TrackedRun:
         """Open a training block; ``batch``, where the framework gives it, lets a compiled step be counted."""
         if self._eval is not None:
             self.end_eval()
-        if self._train is None:
+        if not self._train:
             if batch is not None:
                 self.tracker.counter.expect(batch)
-            self.tracker._enter_step()  # the block's own __enter__, one call fewer a batch
-            self._train = self._step
+            self.tracker._enter_step()
+            self._train = True
             self._began = time.perf_counter()
 
     def end_train(self):
-        if self._train is not None:
-            self._train = None
+        if self._train:
+            self._train = False
             self.train_seconds += time.perf_counter() - self._began
-            self.tracker._exit_step(False, None, None)  # the block's own __exit__ (ends_step=None)
+            self.tracker._exit_step(False, None, None)
 
     def begin_eval(self, batch=None):
-        if self._train is not None:
+        if self._train:
             raise TrackError("an evaluation began inside an open training block; this is a bug in the callback.")
         if self._eval is None:
             if batch is not None:
@@ -173,15 +172,16 @@ class TrackedRun:
 
     def abort(self, exc: BaseException | None):
         """Drop open blocks without counting them (training raised)."""
-        for name in ("_train", "_eval"):
-            block = getattr(self, name)
-            setattr(self, name, None)
-            if block is not None:
-                err = exc if exc is not None else RuntimeError("aborted")
-                try:
-                    block.__exit__(type(err), err, None)
-                except BaseException:  # noqa: BLE001 -- the block re-raises what it is given
-                    pass
+        if self._train:
+            self._train = False
+            self.tracker._exit_step(True, None, None)
+        if self._eval is not None:
+            block, self._eval = self._eval, None
+            err = exc if exc is not None else RuntimeError("aborted")
+            try:
+                block.__exit__(type(err), err, None)
+            except BaseException:  # noqa: BLE001 -- the block re-raises what it is given
+                pass
 
     def record(self, metrics: dict, *, where: str) -> bool:
         """Record one evaluation from the framework's metrics; True once the target is reached."""
@@ -226,7 +226,7 @@ class TrackedRun:
         if self.tracker.status != "running":
             return self.tracker.summary()
         self.end_eval()
-        if self._train is not None:
+        if self._train:
             # a micro-batch after the last optimizer step (training stopped mid-window) still ran
             self.end_train()
         summary = self.tracker.finish(status)
