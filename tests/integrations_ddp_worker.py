@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from algoeff import Target, TrackError
+from trainer_toys import KeywordClassifier, Pairs, accuracy  # beside this script: torchrun runs it from tests/
 
 LOCAL_BATCH = 32  # per rank: a global batch of 64
 LR = 0.003
@@ -112,36 +113,6 @@ def lightning(out):
     _end()
 
 
-class Tiny(nn.Module):
-    """The network with the Trainer's calling convention: keyword inputs, a loss when labels come."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = net()
-
-    def forward(self, x, labels=None):
-        logits = self.net(x)
-        out = {"logits": logits}
-        if labels is not None:
-            out["loss"] = nn.functional.cross_entropy(logits, labels)
-        return out
-
-
-class Pairs(torch.utils.data.Dataset):
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return {"x": self.x[i], "labels": self.y[i]}
-
-
-def _accuracy(prediction):
-    return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
-
-
 def transformers(out):
     from transformers import Trainer, TrainingArguments
 
@@ -158,8 +129,8 @@ def transformers(out):
             logging_steps=2, report_to="none", use_cpu=True, ddp_backend="gloo", save_strategy="no",
             disable_tqdm=True, learning_rate=LR, seed=0, dataloader_num_workers=0, optim="adamw_torch",
             lr_scheduler_type="constant")
-        trainer = Trainer(model=Tiny(), args=args, train_dataset=Pairs(x, y), eval_dataset=Pairs(xv, yv),
-                          compute_metrics=_accuracy, callbacks=[callback])
+        trainer = Trainer(model=KeywordClassifier(net()), args=args, train_dataset=Pairs(x, y),
+                          eval_dataset=Pairs(xv, yv), compute_metrics=accuracy, callbacks=[callback])
         error = None
         try:
             trainer.train()

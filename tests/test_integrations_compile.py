@@ -29,6 +29,7 @@ from transformers import Trainer, TrainingArguments  # noqa: E402
 
 from algoeff.integrations import lightning as pl_cb  # noqa: E402
 from algoeff.integrations import transformers as hf_cb  # noqa: E402
+from trainer_toys import KeywordClassifier, Pairs, accuracy  # noqa: E402
 
 pytestmark = pytest.mark.slow
 torch.set_num_threads(1)
@@ -191,35 +192,9 @@ def test_lightning_compiled_counts_as_eager(how, lightning_eager):
 (HX, HY), (HXV, HYV) = _data(356)
 
 
-class Tiny(nn.Module):
-    """A classifier with the Trainer's calling convention: keyword inputs, a loss when labels come."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = _net()
-
-    def forward(self, x, labels=None):
-        logits = self.net(x)
-        out = {"logits": logits}
-        if labels is not None:
-            out["loss"] = nn.functional.cross_entropy(logits, labels)
-        return out
-
-
-class Pairs(torch.utils.data.Dataset):
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return {"x": self.x[i], "labels": self.y[i]}
-
-
-def _accuracy(prediction):
-    return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+def Tiny():
+    torch.manual_seed(0)
+    return KeywordClassifier(_net())
 
 
 def _train(tmp_path, callback=True, **compile_args):
@@ -230,7 +205,7 @@ def _train(tmp_path, callback=True, **compile_args):
                              disable_tqdm=True, learning_rate=0.01, seed=0, dataloader_num_workers=0,
                              **compile_args)
     trainer = Trainer(model=Tiny(), args=args, train_dataset=Pairs(HX, HY), eval_dataset=Pairs(HXV, HYV),
-                      compute_metrics=_accuracy, callbacks=[callback] if callback else [])
+                      compute_metrics=accuracy, callbacks=[callback] if callback else [])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.train()

@@ -88,7 +88,7 @@ def _per_local_step(framework):
                            loss_fn=lambda out: nn.functional.cross_entropy(out, Y[:worker.LOCAL_BATCH]),
                            optimizer=torch.optim.Adam(worker.net().parameters())).total
     batch = {"x": X[:worker.LOCAL_BATCH], "labels": Y[:worker.LOCAL_BATCH]}
-    return count_flops(worker.Tiny(), batch, train=True, loss_fn=lambda out: out["loss"]).total
+    return count_flops(worker.KeywordClassifier(worker.net()), batch, train=True, loss_fn=lambda out: out["loss"]).total
 
 
 def _per_local_evaluation():

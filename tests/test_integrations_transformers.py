@@ -14,6 +14,7 @@ pytest.importorskip("accelerate")
 from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 from algoeff.integrations.transformers import ComputeToTarget  # noqa: E402
+from trainer_toys import KeywordClassifier, Pairs, accuracy  # noqa: E402
 
 BATCH, EVAL_BATCH = 32, 64
 
@@ -29,31 +30,9 @@ def _data():
 (X, Y), (XV, YV) = _data()
 
 
-class Tiny(nn.Module):
-    """A classifier with the Trainer's calling convention: keyword inputs, a loss when labels come."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
-
-    def forward(self, x, labels=None):
-        logits = self.net(x)
-        out = {"logits": logits}
-        if labels is not None:
-            out["loss"] = nn.functional.cross_entropy(logits, labels)
-        return out
-
-
-class Pairs(torch.utils.data.Dataset):
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return {"x": self.x[i], "labels": self.y[i]}
+def Tiny():
+    torch.manual_seed(0)
+    return KeywordClassifier(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2)))
 
 
 class CSVLog(TrainerCallback):
@@ -73,10 +52,6 @@ class CSVLog(TrainerCallback):
             writer.writerows(self.rows)
 
 
-def _accuracy(prediction):
-    return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
-
-
 def _trainer(tmp_path, callbacks, **overrides):
     options = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=BATCH,
                    per_device_eval_batch_size=EVAL_BATCH, num_train_epochs=4, eval_strategy="steps",
@@ -84,7 +59,7 @@ def _trainer(tmp_path, callbacks, **overrides):
                    disable_tqdm=True, learning_rate=0.05, seed=0, dataloader_num_workers=0)
     options.update(overrides)
     return Trainer(model=Tiny(), args=TrainingArguments(**options), train_dataset=Pairs(X, Y),
-                   eval_dataset=Pairs(XV, YV), compute_metrics=_accuracy, callbacks=callbacks)
+                   eval_dataset=Pairs(XV, YV), compute_metrics=accuracy, callbacks=callbacks)
 
 
 def _per_micro_batch():
