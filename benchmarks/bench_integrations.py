@@ -18,14 +18,19 @@ differ by more than the 2% being measured:
    on_train_end), on the wall clock and in process CPU time; the median over
    repeats of each paired ratio mode / plain is reported.
 
-2. Alternating steps inside the framework: one run in which the callback does
-   its per-batch work on odd batches only. Adjacent batches see the same
-   machine, so the median of (odd batch) / (mean of its two even neighbours)
-   resolves the callback's cost a step far below the whole runs' noise;
-   batches next to a validation and the first --skip batches are left out.
-   The same statistic on the plain runs (nothing differs between odd and even
-   batches there) is printed beside it as the method's floor, and for
-   Lightning, ThroughputMonitor's cost a batch measured the same way.
+2. Alternating steps inside the framework: one run in which the callback is
+   among the trainer's callbacks on odd batches only (a callback before it puts
+   it in and takes it out at each batch's start), so the figure holds the
+   framework's dispatch of every hook to the callback as well as the
+   callback's own work. Adjacent batches see the same machine, so the median
+   of (odd batch) / (mean of its two even neighbours) resolves the callback's
+   cost a step far below the whole runs' noise; batches next to a validation
+   and the first --skip batches are left out. The same statistic on the plain
+   runs (nothing differs between odd and even batches there) is printed beside
+   it as the method's floor, and for Lightning, ThroughputMonitor's cost a
+   batch measured the same way. The hooks algoeff leaves on the model and
+   the optimizers between batches are taken off for the even batches too
+   (``_Hooks``), so nothing of algoeff's runs in an even batch.
 
 3. One-time costs: the callback's set-up hook (tracker and run store made,
    environment read); the counted steps among the alternating run's first
@@ -120,50 +125,48 @@ def lightning_run(mode, example, data, args, tmp) -> dict:
     periods = Periods()
 
     class Timer(L.Callback):
+        """First in the trainer's callbacks; in an alternating run it puts ``alternated`` there on odd batches only."""
+
+        alternated = hooks = None
+
         def on_train_start(self, trainer, pl_module):
             self.start = _clock()
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             periods.batch()
+            if self.alternated is not None:
+                # Lightning reads trainer.callbacks at every hook and walks the list as it stands, so the
+                # callback put in here runs this batch's hooks from this one on, and a removed one none
+                self.hooks = self.hooks or _Hooks(pl_module)
+                _present(trainer.callbacks, self, self.alternated, batch_idx % 2 == 1)
+                self.hooks.present(batch_idx % 2 == 1)
 
         def on_validation_start(self, trainer, pl_module):
             periods.validation()
+            if self.alternated is not None:  # validations see the callback always (their batches are left out)
+                _present(trainer.callbacks, self, self.alternated, True)
+                self.hooks.present(True)
 
         def on_train_end(self, trainer, pl_module):
             periods.batch()  # the last batch's end
             periods.loop = tuple(b - a for a, b in zip(self.start, _clock()))
 
-    class Alternating(ComputeToTarget):
-        """The callback's per-batch work on odd batches only."""
-
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if batch_idx % 2:
-                super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            if batch_idx % 2:
-                super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-
-    class AlternatingThroughput(ThroughputMonitor):
-        """ThroughputMonitor's per-batch work on odd batches only."""
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            if batch_idx % 2:
-                super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-
-    callbacks, setup = [Timer()], {}
+    timer = Timer()
+    callbacks, setup = [timer], {}
     L.seed_everything(0, verbose=False)
     module = _model(example, args.channels, 1e-2)
     if mode in ("callback", "alternating"):
-        callback = (ComputeToTarget if mode == "callback" else Alternating)(Target("val_acc", 2.0))  # never reached
-        callbacks.append(_timed_hook(callback, "on_fit_start", setup))
+        callback = _timed_hook(ComputeToTarget(Target("val_acc", 2.0)), "on_fit_start", setup)  # never reached
+        callbacks.append(callback)
     elif mode in ("throughput", "alternating-throughput"):
         with torch.device("meta"):
             meta = _model(example, args.channels, 1e-2)
             x = torch.randn(args.batch_size, 1, 40)
         module.flops_per_batch = measure_flops(meta, lambda: meta(x), lambda out: out.sum())
-        monitor = ThroughputMonitor if mode == "throughput" else AlternatingThroughput
-        callbacks.append(monitor(batch_size_fn=lambda batch: batch[0].size(0)))
+        callbacks.append(ThroughputMonitor(batch_size_fn=lambda batch: batch[0].size(0)))
+    if mode.startswith("alternating"):
+        timer.alternated = callbacks[-1]
+        timer.hooks = _Hooks(None) if mode == "alternating-throughput" else None
     trainer = L.Trainer(max_steps=args.steps, val_check_interval=args.eval_every, check_val_every_n_epoch=None,
                         callbacks=callbacks, logger=L.loggers.CSVLogger(tmp, name=mode), accelerator="cpu",
                         devices=1, enable_checkpointing=False, enable_progress_bar=False,
@@ -185,11 +188,26 @@ def hf_run(mode, example, data, args, tmp) -> dict:
     periods = Periods()
 
     class Timer(TrainerCallback):
+        """Before the callback among the Trainer's; in an alternating run it puts ``alternated`` there on odd steps."""
+
+        alternated = hooks = None
+
         def on_train_begin(self, *a, **k):
             self.start = _clock()
 
-        def on_step_begin(self, *a, **k):
+        def on_step_begin(self, args, state, control, **k):
             periods.batch()
+            if self.alternated is not None:
+                # the CallbackHandler walks its list as it stands: as for Lightning above
+                self.hooks = self.hooks or _Hooks(self.handler.model)
+                _present(self.handler.callbacks, self, self.alternated, state.global_step % 2 == 1)
+                self.hooks.present(state.global_step % 2 == 1)
+
+        def on_step_end(self, args, state, control, **k):
+            if self.alternated is not None and (control.should_evaluate or control.should_log):
+                # evaluations and logging see the callback always (their steps are left out)
+                _present(self.handler.callbacks, self, self.alternated, True)
+                self.hooks.present(True)
 
         def on_evaluate(self, *a, **k):
             periods.validation()
@@ -198,26 +216,10 @@ def hf_run(mode, example, data, args, tmp) -> dict:
             periods.batch()
             periods.loop = tuple(b - a for a, b in zip(self.start, _clock()))
 
-    class Alternating(ComputeToTarget):
-        """The callback's per-step work on odd steps only."""
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self._on = state.global_step % 2 == 1
-            if self._on:
-                super().on_step_begin(args, state, control, **kwargs)
-
-        def on_substep_end(self, args, state, control, **kwargs):
-            if self._on:
-                super().on_substep_end(args, state, control, **kwargs)
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if self._on:
-                super().on_step_end(args, state, control, **kwargs)
-
-    callbacks, setup = [Timer()], {}
+    timer = Timer()
+    callbacks, setup = [timer], {}
     if mode in ("callback", "alternating"):
-        callback = (ComputeToTarget if mode == "callback" else Alternating)(Target("eval_accuracy", 2.0))
-        callbacks.append(_timed_hook(callback, "on_train_begin", setup))
+        callbacks.append(_timed_hook(ComputeToTarget(Target("eval_accuracy", 2.0)), "on_train_begin", setup))
     torch.manual_seed(0)
     training = TrainingArguments(
         output_dir=str(tmp), per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=len(data[1]),
@@ -226,10 +228,49 @@ def hf_run(mode, example, data, args, tmp) -> dict:
     )
     trainer = Trainer(model=_model(example, args.channels), args=training, train_dataset=data[0], eval_dataset=data[1],
                       compute_metrics=example.accuracy, callbacks=callbacks)
+    if mode == "alternating":
+        timer.handler, timer.alternated = trainer.callback_handler, callbacks[-1]
     start = _clock()
     trainer.train()
     return {"run": tuple(b - a for a, b in zip(start, _clock())), "loop": periods.loop, "periods": periods,
             "setup": setup.get("seconds")}
+
+
+def _present(callbacks: list, after, callback, wanted: bool):
+    """Put ``callback`` in the list right after ``after`` (the hook running now), or take it out."""
+    if (callback in callbacks) != wanted:
+        if wanted:
+            callbacks.insert(callbacks.index(after) + 1, callback)
+        else:
+            callbacks.remove(callback)
+
+
+class _Hooks:
+    """The hooks left installed between batches, on the model and on every optimizer, off and back on.
+
+    In the benchmark they are algoeff's alone (the callbacks' and the tracker's
+    forward pre-hooks, the counter's process-wide optimizer hook pair): their
+    tables are copied while the callback is in place, emptied for a batch
+    without it and refilled in the same order.
+    """
+
+    def __init__(self, model):
+        import torch.optim.optimizer as optimizer
+
+        # None: none of them (ThroughputMonitor's run: the optimizer pair is algoeff's, left from earlier runs)
+        self.tables = [] if model is None else [
+            model._forward_pre_hooks, model._forward_pre_hooks_with_kwargs,
+            optimizer._global_optimizer_pre_hooks, optimizer._global_optimizer_post_hooks]
+        self.copies = [dict(table) for table in self.tables]
+        self.on = True
+
+    def present(self, on: bool):
+        if on != self.on:
+            self.on = on
+            for table, copy in zip(self.tables, self.copies):
+                table.clear()
+                if on:
+                    table.update(copy)
 
 
 def _timed_hook(callback, name, into: dict):
