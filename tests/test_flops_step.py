@@ -172,3 +172,19 @@ def test_two_counters_in_one_block_is_an_error():
         model(torch.randn(4, 8))
     # 2 * 4 * (8 * 16 + 16 * 4) = 1536
     assert inner.last.total == 1536
+
+
+def test_examples_are_every_forward_calls_leading_dimension_and_skipped_calls_add_none():
+    model = nn.Linear(4, 2)
+    counter = StepCounter(model, skip=lambda module, args, kwargs: kwargs.get("skip", False))
+    model.forward = lambda x, skip=False: nn.Linear.forward(model, x)
+    with counter.step():
+        model(torch.randn(5, 4))                 # the fast path: one tensor
+        model(x=torch.randn(3, 4))               # the general path: a keyword
+        model(torch.randn(7, 4), skip=True)      # skipped: no examples, no signature
+    assert counter.examples == 8
+    with counter.step():
+        model(torch.randn(2, 4))
+    assert counter.examples == 2  # the block's, not the counter's total
+    counter.close()
+    assert not model._forward_pre_hooks

@@ -232,3 +232,36 @@ def test_sanity_check_counts_as_evaluation_and_validate_after_fit_is_left_alone(
     assert summary["eval_flops"] == count_flops(_net(), XV).total * 2
     trainer.validate(module, _loaders()[1], verbose=False)  # after fit: not part of the run
     assert callback.summary == summary and callback.tracker.status == "finished"
+
+
+class _Recorder(L.profilers.PassThroughProfiler):
+    """Lightning's no-op profiler, keeping the name of every action it is asked to profile."""
+
+    def __init__(self):
+        super().__init__()
+        self.actions = []
+
+    def start(self, action_name):
+        self.actions.append(action_name)
+
+
+def test_lightning_skips_the_per_batch_hooks_the_callback_does_not_use():
+    # Lightning dispatches every hook to every callback through its profiler, no-ops too; those four
+    # run at every batch, and a subclass that implements one still gets it
+    class WithOwnHook(ComputeToTarget):
+        def on_after_backward(self, trainer, pl_module):
+            self.backwards = getattr(self, "backwards", 0) + 1
+
+    profiler = _Recorder()
+    plain, own = ComputeToTarget(Target("val_acc", 1.01)), WithOwnHook(Target("val_acc", 1.01))
+    trainer = L.Trainer(callbacks=[plain], profiler=profiler, max_epochs=1, accelerator="cpu", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0)
+    trainer.fit(Classifier(), *_loaders())
+    called = {name.split(".")[-1] for name in profiler.actions if name.startswith("[Callback]ComputeToTarget.")}
+    assert {"on_train_batch_start", "on_train_batch_end", "on_validation_end"} <= called
+    assert not called & {"on_before_backward", "on_after_backward", "on_before_optimizer_step",
+                         "on_before_zero_grad"}
+    assert plain.summary["steps"] == trainer.global_step == 8
+    _fit(own, max_epochs=1)
+    assert own.backwards == 8 and own.summary["steps"] == 8

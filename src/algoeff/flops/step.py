@@ -32,6 +32,7 @@ from __future__ import annotations
 import operator
 import sys
 import warnings
+import weakref
 
 import torch
 from torch.nn.modules.module import (
@@ -90,6 +91,47 @@ def _install_optimizer_hooks(compile_safe: bool):
                      register_optimizer_step_pre_hook(pre), register_optimizer_step_post_hook(post)]
 
 
+_MODEL_HOOKS = weakref.WeakKeyDictionary()  # model -> [handle, compile-safe, counters using it]
+
+
+def _model_pre_forward(module, args, kwargs):
+    counter = _ACTIVE[0]
+    if counter is not None and counter.model is module:
+        counter._pre_forward(module, args, kwargs)
+
+
+def _hook_model(model, compile_safe: bool):
+    """One forward pre-hook on ``model`` for all its counters (a tracker's training and evaluation ones).
+
+    It forwards to the open block's counter: one block is open at a time in a
+    process, so one hook call a forward serves every counter of the model.
+    Once torch.compile is in use it is replaced, once, by one excluded from
+    compilation and first among the model's hooks.
+    """
+    entry = _MODEL_HOOKS.get(model)
+    if entry is None:
+        entry = _MODEL_HOOKS[model] = [None, None, 0]
+    if entry[1] is not compile_safe and (compile_safe or entry[0] is None):
+        if entry[0] is not None:
+            entry[0].remove()
+        if compile_safe:
+            entry[0] = model.register_forward_pre_hook(torch.compiler.disable(_model_pre_forward), with_kwargs=True,
+                                                       prepend=True)
+        else:
+            entry[0] = model.register_forward_pre_hook(_model_pre_forward, with_kwargs=True)
+        entry[1] = compile_safe
+    return entry
+
+
+def _unhook_model(model):
+    entry = _MODEL_HOOKS.get(model)
+    if entry is not None:
+        entry[2] -= 1
+        if entry[2] <= 0:
+            entry[0].remove()
+            del _MODEL_HOOKS[model]
+
+
 _REQUIRES_GRAD = operator.attrgetter("requires_grad")
 _TRAINING = operator.attrgetter("training")
 
@@ -128,6 +170,15 @@ def _batch_sig(value):
     return None
 
 
+def _leading_dim(args, kwargs) -> int:
+    """The first dimension of a forward call's first argument that has a shape: its examples."""
+    for value in (*args, *kwargs.values()):
+        shape = getattr(value, "shape", None)
+        if shape is not None and len(shape) > 0:
+            return int(shape[0])
+    return 0
+
+
 def _on_meta(args, kwargs) -> bool:
     for value in list(args) + list(kwargs.values()):
         if isinstance(value, torch.Tensor):
@@ -141,16 +192,14 @@ def _optimizer_key(optimizer, closure: bool):
     return (id(optimizer), type(optimizer), warm, len(optimizer.param_groups), closure)
 
 
-def _closure_of(args, kwargs):
-    """The closure passed to ``Optimizer.step`` and how to put a wrapped one back.
+def _with_closure(args, kwargs, wrapped):
+    """``Optimizer.step``'s (args, kwargs) with its closure replaced by ``wrapped``.
 
     The step hooks see ``args`` with the optimizer first.
     """
     if len(args) > 1 and args[1] is not None:
-        return args[1], lambda wrapped: ((args[0], wrapped, *args[2:]), kwargs)
-    if kwargs.get("closure") is not None:
-        return kwargs["closure"], lambda wrapped: (args, {**kwargs, "closure": wrapped})
-    return None, None
+        return (args[0], wrapped, *args[2:]), kwargs
+    return args, {**kwargs, "closure": wrapped}
 
 
 def _on_meta_params(optimizer) -> bool:
@@ -215,13 +264,15 @@ class StepCounter:
         self._watch = None
         self._active = False
         self._step = _Step(self)
-        self._hook = model.register_forward_pre_hook(self._pre_forward, with_kwargs=True)
+        _hook_model(model, False)[2] += 1
+        self._hooked = True
         self._compile_safe = False
         self._stance = None
         self._started = False
         self._count_next = False
         self._seen: set = set()  # (structure, state, grad mode) of blocks started under the mode
         self._opt_keys: list = []  # optimizer keys of the steps taken in the block
+        self._examples = 0  # the block's, read by the tracker (one model hook for both)
         self._watch_next = True  # watch the next block for submodules run without the model
         self._entry = None  # the cache entry of the open block's key
         self._opt_meta = False  # whether the optimizer being counted holds meta parameters
@@ -235,8 +286,10 @@ class StepCounter:
         return self._step
 
     def close(self):
-        """Remove the hook from the model."""
-        self._hook.remove()
+        """Remove the hook from the model (the last of its counters to close removes it)."""
+        if self._hooked:
+            self._hooked = False
+            _unhook_model(self.model)
         for handle in self._watches:
             handle.remove()
         self._watches = []
@@ -260,6 +313,15 @@ class StepCounter:
         """
         self._watches.append(module.register_forward_pre_hook(
             torch.compiler.disable(self._pre_forward), with_kwargs=True, prepend=True))
+
+    @property
+    def examples(self) -> int:
+        """Examples the model's forward calls took in the last (or the open) block.
+
+        Each call's first argument with a shape gives its first dimension (a
+        micro-batch's size); every call counts, the first and the later ones.
+        """
+        return self._examples
 
     @property
     def optimizer_steps(self) -> int:
@@ -299,11 +361,22 @@ class StepCounter:
     def _pre_forward(self, module, args, kwargs):
         if not self._active or (self._skip is not None and self._skip(module, args, kwargs)):
             return None
-        sig = (_sig(args), _sig(kwargs) if kwargs else ())
+        if not kwargs and len(args) == 1 and type(args[0]) is torch.Tensor:
+            # the common call, model(x): _sig's result without its recursion (a tenth of the hook's cost)
+            x = args[0]
+            shape = x.shape
+            sig = (((shape, x.dtype, x.requires_grad),), ())
+            if shape and module is self.model:  # not a watched wrapper's call too
+                self._examples += shape[0]
+        else:
+            sig = (_sig(args), _sig(kwargs) if kwargs else ())
+            if module is self.model:
+                self._examples += _leading_dim(args, kwargs)
         if self._key is not None:
             self._seq.append(sig)
             return None
-        key = (sig, torch.is_grad_enabled(), self._structure(), self._state(), self._in_closure)
+        structure = self._structure_id if _STRUCTURE_VERSION[0] == self._structure_version else self._structure()
+        key = (sig, torch.is_grad_enabled(), structure, self._state(), self._in_closure)
         self._key = key
         # one hash of the key a step: the entry is kept for the block's end
         self._entry = entry = self._cache.get(key)
@@ -363,7 +436,7 @@ class StepCounter:
     # -- optimizer ---------------------------------------------------------------
 
     def _pre_optimizer(self, optimizer, args, kwargs):
-        closure, rebuild = _closure_of(args, kwargs)
+        closure = args[1] if len(args) > 1 and args[1] is not None else kwargs.get("closure")
         key = _optimizer_key(optimizer, closure is not None)
         self._opt_keys.append(key)
         self._in_optimizer = True
@@ -381,7 +454,7 @@ class StepCounter:
             self._route()
         if closure is None:
             return None
-        return rebuild(self._wrap(closure))
+        return _with_closure(args, kwargs, self._wrap(closure))
 
     def _wrap(self, closure):
         def counted_closure(*args, **kwargs):
@@ -445,9 +518,8 @@ class StepCounter:
         if not self._compile_safe and _compiling_loaded():
             # the model may be, or become, compiled: the hook must run eagerly every step (a
             # traced hook would run only when traced), and counted steps must run eagerly too
-            self._hook.remove()
-            self._hook = self.model.register_forward_pre_hook(
-                torch.compiler.disable(self._pre_forward), with_kwargs=True, prepend=True)
+            if self._hooked:
+                _hook_model(self.model, True)
             self._compile_safe = True
         if not _OPT_HOOKS or (self._compile_safe and _OPT_HOOKS[0] != "compile-safe"):
             _install_optimizer_hooks(self._compile_safe)
@@ -475,6 +547,7 @@ class StepCounter:
         self._in_closure = False
         self._closure_calls = 0
         self._opt_keys = []
+        self._examples = 0
         self._opt_counting = None
         self._opt_fresh = False
         if self._compile_safe:

@@ -118,6 +118,7 @@ class TrackedRun:
                  peak_flops: float | None, world_size: int = 1, skip=None):
         self.tracker = ComputeTracker(model, target, store=store, run_name=run_name, config=config,
                                       policy=policy, causal=causal, recount=recount, skip=skip)
+        self._counter = self.tracker.counter
         self.target = target
         self.peak_flops = peak_flops  # one device's, None where the catalog has none
         self.world_size = world_size
@@ -145,7 +146,7 @@ class TrackedRun:
             self.end_eval()
         if not self._train:
             if batch is not None:
-                self.tracker.counter.expect(batch)
+                self._counter.expect(batch)
             self.tracker._enter_step()
             self._train = True
             self._began = time.perf_counter()

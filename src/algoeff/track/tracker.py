@@ -203,10 +203,8 @@ class ComputeTracker:
         self._interpolated = None
         self._in_step = False
         self._in_eval = False
-        self._step_examples = 0
         self._step_flops = 0  # the last ended step's FLOPs, every micro-batch of it
         self._open_step_flops = 0
-        self._hook = model.register_forward_pre_hook(self._count_examples, with_kwargs=True)
         self._start = time.perf_counter()
 
         self.store = None
@@ -222,15 +220,6 @@ class ComputeTracker:
             )
 
     # -- counting -----------------------------------------------------------------
-
-    def _count_examples(self, module, args, kwargs):
-        if self._in_step and (self._skip is None or not self._skip(module, args, kwargs)):
-            for value in (*args, *kwargs.values()):
-                shape = getattr(value, "shape", None)
-                if shape is not None and len(shape) > 0:
-                    self._step_examples += int(shape[0])
-                    break
-        return None
 
     def _check_open(self, what: str):
         if self.status != "running":
@@ -261,7 +250,7 @@ class ComputeTracker:
             raise TrackError("step() entered inside evaluate(); train between evaluations, or its FLOPs "
                              "would count as both training and evaluation.")
         self._counter._enter()
-        self._in_step, self._step_examples = True, 0
+        self._in_step = True
 
     def _exit_step(self, failed: bool, examples, ends_step):
         self._in_step = False
@@ -274,7 +263,7 @@ class ComputeTracker:
         self._local["flops"] += flops
         self._open_step_flops += flops
         if examples is None:
-            examples = self.examples_per_step if self.examples_per_step is not None else self._step_examples
+            examples = self.examples_per_step if self.examples_per_step is not None else counter.examples
         self._local["examples"] += examples
         if ends_step or (ends_step is None and counter.optimizer_steps):
             self.steps += 1
@@ -479,7 +468,6 @@ class ComputeTracker:
         # all-reduce) that this one would mismatch, killing the process before its error is shown; the
         # run's global figures stay as of the last record()
         self.status = status or ("diverged" if self.diverged else "finished")
-        self._hook.remove()
         for counter in (self._counter, self._eval_counter):
             if counter is not None:
                 counter.close()  # leave no hooks on the model
