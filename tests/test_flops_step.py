@@ -180,9 +180,10 @@ def test_examples_are_every_forward_calls_leading_dimension_and_skipped_calls_ad
     model.forward = lambda x, skip=False: nn.Linear.forward(model, x)
     with counter.step():
         model(torch.randn(5, 4))                 # the fast path: one tensor
-        model(x=torch.randn(3, 4))               # the general path: a keyword
+        model(x=torch.randn(3, 4))               # the keyword fast path: tensors only
+        model(torch.randn(2, 4), skip=False)     # the general path
         model(torch.randn(7, 4), skip=True)      # skipped: no examples, no signature
-    assert counter.examples == 8
+    assert counter.examples == 10
     with counter.step():
         model(torch.randn(2, 4))
     assert counter.examples == 2  # the block's, not the counter's total

@@ -369,7 +369,11 @@ class StepCounter:
             if shape and module is self.model:  # not a watched wrapper's call too
                 self._examples += shape[0]
         else:
-            sig = (_sig(args), _sig(kwargs) if kwargs else ())
+            if args or not all(type(v) is torch.Tensor for v in kwargs.values()):
+                sig = (_sig(args), _sig(kwargs) if kwargs else ())
+            else:
+                # the Hugging Face call, model(**batch) of tensors: _sig's result without its recursion
+                sig = ((), tuple([(k, (v.shape, v.dtype, v.requires_grad)) for k, v in kwargs.items()]))
             if module is self.model:
                 self._examples += _leading_dim(args, kwargs)
         if self._key is not None:

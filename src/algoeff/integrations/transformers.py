@@ -177,9 +177,9 @@ class ComputeToTarget(CallbackSettings, TrainerCallback):
     # -- evaluation ---------------------------------------------------------------
 
     def _before_forward(self, module, args):
-        run = self.run
-        if run is not None and not run.in_train and not run.in_eval and not module.training:
-            run.begin_eval()
+        # every training forward passes here: the module's flag first, the cheapest test
+        if not module.training and self.run is not None and not self.run.in_train and not self.run.in_eval:
+            self.run.begin_eval()
 
     def on_prediction_step(self, args, state, control, **kwargs):
         if self.run is not None:
