@@ -91,7 +91,16 @@ def _install_optimizer_hooks(compile_safe: bool):
                      register_optimizer_step_pre_hook(pre), register_optimizer_step_post_hook(post)]
 
 
-_MODEL_HOOKS = weakref.WeakKeyDictionary()  # model -> [handle, compile-safe, counters using it]
+class _ModelHook:
+    """The one forward pre-hook on a model, and how many of its counters use it."""
+
+    __slots__ = ("handle", "compile_safe", "users")
+
+    def __init__(self):
+        self.handle, self.compile_safe, self.users = None, False, 0
+
+
+_MODEL_HOOKS = weakref.WeakKeyDictionary()  # model -> _ModelHook
 
 
 def _model_pre_forward(module, args, kwargs):
@@ -100,7 +109,7 @@ def _model_pre_forward(module, args, kwargs):
         counter._pre_forward(module, args, kwargs)
 
 
-def _hook_model(model, compile_safe: bool):
+def _hook_model(model, compile_safe: bool) -> _ModelHook:
     """One forward pre-hook on ``model`` for all its counters (a tracker's training and evaluation ones).
 
     It forwards to the open block's counter: one block is open at a time in a
@@ -108,27 +117,24 @@ def _hook_model(model, compile_safe: bool):
     Once torch.compile is in use it is replaced, once, by one excluded from
     compilation and first among the model's hooks.
     """
-    entry = _MODEL_HOOKS.get(model)
-    if entry is None:
-        entry = _MODEL_HOOKS[model] = [None, None, 0]
-    if entry[1] is not compile_safe and (compile_safe or entry[0] is None):
-        if entry[0] is not None:
-            entry[0].remove()
-        if compile_safe:
-            entry[0] = model.register_forward_pre_hook(torch.compiler.disable(_model_pre_forward), with_kwargs=True,
-                                                       prepend=True)
-        else:
-            entry[0] = model.register_forward_pre_hook(_model_pre_forward, with_kwargs=True)
-        entry[1] = compile_safe
-    return entry
+    hook = _MODEL_HOOKS.get(model)
+    if hook is None:
+        hook = _MODEL_HOOKS[model] = _ModelHook()
+    if hook.handle is None or (compile_safe and not hook.compile_safe):
+        if hook.handle is not None:
+            hook.handle.remove()
+        forward = torch.compiler.disable(_model_pre_forward) if compile_safe else _model_pre_forward
+        hook.handle = model.register_forward_pre_hook(forward, with_kwargs=True, prepend=compile_safe)
+        hook.compile_safe = compile_safe
+    return hook
 
 
 def _unhook_model(model):
-    entry = _MODEL_HOOKS.get(model)
-    if entry is not None:
-        entry[2] -= 1
-        if entry[2] <= 0:
-            entry[0].remove()
+    hook = _MODEL_HOOKS.get(model)
+    if hook is not None:
+        hook.users -= 1
+        if hook.users <= 0:
+            hook.handle.remove()
             del _MODEL_HOOKS[model]
 
 
@@ -264,7 +270,7 @@ class StepCounter:
         self._watch = None
         self._active = False
         self._step = _Step(self)
-        _hook_model(model, False)[2] += 1
+        _hook_model(model, False).users += 1
         self._hooked = True
         self._compile_safe = False
         self._stance = None
@@ -361,21 +367,20 @@ class StepCounter:
     def _pre_forward(self, module, args, kwargs):
         if not self._active or (self._skip is not None and self._skip(module, args, kwargs)):
             return None
-        if not kwargs and len(args) == 1 and type(args[0]) is torch.Tensor:
-            # the common call, model(x): _sig's result without its recursion (a tenth of the hook's cost)
+        # _sig's result, without its recursion for the two common calls (a tenth of the hook's cost)
+        if not kwargs and len(args) == 1 and type(args[0]) is torch.Tensor:  # model(x)
             x = args[0]
             shape = x.shape
             sig = (((shape, x.dtype, x.requires_grad),), ())
-            if shape and module is self.model:  # not a watched wrapper's call too
-                self._examples += shape[0]
+            examples = shape[0] if shape else 0
         else:
-            if args or not all(type(v) is torch.Tensor for v in kwargs.values()):
-                sig = (_sig(args), _sig(kwargs) if kwargs else ())
-            else:
-                # the Hugging Face call, model(**batch) of tensors: _sig's result without its recursion
+            if not args and all(type(v) is torch.Tensor for v in kwargs.values()):  # model(**batch): HF
                 sig = ((), tuple([(k, (v.shape, v.dtype, v.requires_grad)) for k, v in kwargs.items()]))
-            if module is self.model:
-                self._examples += _leading_dim(args, kwargs)
+            else:
+                sig = (_sig(args), _sig(kwargs) if kwargs else ())
+            examples = _leading_dim(args, kwargs)
+        if module is self.model:  # not a watched wrapper's call too
+            self._examples += examples
         if self._key is not None:
             self._seq.append(sig)
             return None
