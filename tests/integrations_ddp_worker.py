@@ -64,30 +64,9 @@ def lightning(out):
     import lightning.pytorch as L
 
     from algoeff.integrations.lightning import ComputeToTarget
+    from lightning_toys import Classifier  # beside this script, as trainer_toys
 
     (x, y), (xv, yv) = data()
-
-    class Classifier(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = net()
-
-        def forward(self, x):
-            return self.net(x)
-
-        def training_step(self, batch, batch_idx):
-            x, y = batch
-            loss = nn.functional.cross_entropy(self(x), y)
-            self.log("train_loss", loss)
-            return loss
-
-        def validation_step(self, batch, batch_idx):
-            x, y = batch
-            # every rank decides "reached" from the same, all-reduced, value
-            self.log("val_acc", (self(x).argmax(1) == y).float().mean(), sync_dist=True)
-
-        def configure_optimizers(self):
-            return torch.optim.Adam(self.parameters(), lr=LR)
 
     results = {}
     for case, target in (("target", Target("val_acc", 0.95)), ("unlogged", Target("val_accuracy", 0.9))):
@@ -102,7 +81,7 @@ def lightning(out):
                             enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1)
         error = None
         try:
-            trainer.fit(Classifier(), train, val)
+            trainer.fit(Classifier(net(), lr=LR, optimizer_class=torch.optim.Adam, sync_dist=True), train, val)
         except TrackError as err:
             error = str(err)
         results[case] = _result(callback, trainer.global_step, error)

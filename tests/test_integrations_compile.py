@@ -29,6 +29,7 @@ from transformers import Trainer, TrainingArguments  # noqa: E402
 
 from algoeff.integrations import lightning as pl_cb  # noqa: E402
 from algoeff.integrations import transformers as hf_cb  # noqa: E402
+import lightning_toys  # noqa: E402
 from trainer_toys import KeywordClassifier, Pairs, accuracy  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -113,11 +114,10 @@ def test_a_named_batch_lets_a_compiled_step_of_a_new_shape_be_counted():
     assert (counter.misses, counter.hits) == (2, 3)
 
 
-class Classifier(L.LightningModule):
+class Classifier(lightning_toys.Classifier):
     def __init__(self, compile_net=None):
-        super().__init__()
         torch.manual_seed(0)
-        self.net = _net()
+        super().__init__(_net())
         self.compile_net = compile_net
         if compile_net == "__init__":
             self.net = torch.compile(self.net, backend="eager")
@@ -125,22 +125,6 @@ class Classifier(L.LightningModule):
     def configure_model(self):
         if self.compile_net == "configure_model" and not isinstance(self.net, OptimizedModule):
             self.net = torch.compile(self.net, backend="eager")
-
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        loss = nn.functional.cross_entropy(self(x), y)
-        self.log("train_loss", loss)
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("val_acc", (self(x).argmax(1) == y).float().mean())
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.05)
 
 
 def _fit(module, callback=True):

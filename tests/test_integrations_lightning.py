@@ -10,6 +10,7 @@ from torch import nn
 from algoeff import ComputeTracker, RunStore, Target, TrackError, count_flops
 
 L = pytest.importorskip("lightning.pytorch")
+import lightning_toys as toys  # noqa: E402
 from algoeff.integrations.lightning import ComputeToTarget  # noqa: E402
 
 BATCH = 32
@@ -30,30 +31,14 @@ def _net():
     return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
 
 
-class Classifier(L.LightningModule):
+class Classifier(toys.Classifier):
     def __init__(self, lr=0.05, through_submodule=False):
-        super().__init__()
         torch.manual_seed(0)
-        self.net = _net()
-        self.lr = lr
+        super().__init__(_net(), lr=lr)
         self.through_submodule = through_submodule
 
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        logits = self.net(x) if self.through_submodule else self(x)
-        loss = nn.functional.cross_entropy(logits, y)
-        self.log("train_loss", loss)
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        x, y = batch
-        self.log("val_acc", (self(x).argmax(1) == y).float().mean())
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=self.lr)
+    def logits(self, x):
+        return self.net(x) if self.through_submodule else self(x)
 
 
 def _loaders():
