@@ -138,14 +138,12 @@ def lightning_run(mode, example, data, args, tmp) -> dict:
                 # Lightning reads trainer.callbacks at every hook and walks the list as it stands, so the
                 # callback put in here runs this batch's hooks from this one on, and a removed one none
                 self.hooks = self.hooks or _Hooks(pl_module)
-                _present(trainer.callbacks, self, self.alternated, batch_idx % 2 == 1)
-                self.hooks.present(batch_idx % 2 == 1)
+                _present(trainer.callbacks, self, batch_idx % 2 == 1)
 
         def on_validation_start(self, trainer, pl_module):
             periods.validation()
             if self.alternated is not None:  # validations see the callback always (their batches are left out)
-                _present(trainer.callbacks, self, self.alternated, True)
-                self.hooks.present(True)
+                _present(trainer.callbacks, self, True)
 
         def on_train_end(self, trainer, pl_module):
             periods.batch()  # the last batch's end
@@ -200,14 +198,12 @@ def hf_run(mode, example, data, args, tmp) -> dict:
             if self.alternated is not None:
                 # the CallbackHandler walks its list as it stands: as for Lightning above
                 self.hooks = self.hooks or _Hooks(self.handler.model)
-                _present(self.handler.callbacks, self, self.alternated, state.global_step % 2 == 1)
-                self.hooks.present(state.global_step % 2 == 1)
+                _present(self.handler.callbacks, self, state.global_step % 2 == 1)
 
         def on_step_end(self, args, state, control, **k):
             if self.alternated is not None and (control.should_evaluate or control.should_log):
                 # evaluations and logging see the callback always (their steps are left out)
-                _present(self.handler.callbacks, self, self.alternated, True)
-                self.hooks.present(True)
+                _present(self.handler.callbacks, self, True)
 
         def on_evaluate(self, *a, **k):
             periods.validation()
@@ -236,13 +232,18 @@ def hf_run(mode, example, data, args, tmp) -> dict:
             "setup": setup.get("seconds")}
 
 
-def _present(callbacks: list, after, callback, wanted: bool):
-    """Put ``callback`` in the list right after ``after`` (the hook running now), or take it out."""
+def _present(callbacks: list, timer, wanted: bool):
+    """Put ``timer.alternated`` in the list right after ``timer`` (the hook running now), or take it out.
+
+    ``timer.hooks`` go on or off with it.
+    """
+    callback = timer.alternated
     if (callback in callbacks) != wanted:
         if wanted:
-            callbacks.insert(callbacks.index(after) + 1, callback)
+            callbacks.insert(callbacks.index(timer) + 1, callback)
         else:
             callbacks.remove(callback)
+    timer.hooks.present(wanted)
 
 
 class _Hooks:
