@@ -5,18 +5,26 @@ trained for --steps optimizer steps with a validation every --eval-every
 steps. Three measurements, because on a shared machine identical whole runs
 differ by more than the 2% being measured:
 
-1. Whole runs, paired, in an order that rotates each repeat:
+1. Whole runs in lockstep pairs (``lockstep.py``): a run with each mode and a
+   plain run, in two fresh processes on one CPU that take turns of --turn
+   batches (10; each validation is a turn too), so both see the same machine
+   throughout; the turn order swaps each repeat. A turn of one batch would
+   leave every batch cold from the partner's (a switch of process), which
+   charges the callbacks more than a run alone does:
 
-       lightning  plain       Trainer.fit without algoeff
-       lightning  control     the same again: how far two identical runs differ here (the floor)
+       lightning  control     Trainer.fit without algoeff, against the same: the method's floor
        lightning  callback    with algoeff.integrations.lightning.ComputeToTarget
        lightning  throughput  with Lightning's ThroughputMonitor (flops_per_batch from measure_flops)
-       hf         plain, control, callback    the same for transformers.Trainer.train
+       hf         control, callback    the same for transformers.Trainer.train
 
-   Each run is timed whole (the fit()/train() call: set-up, training,
-   validation) and for its training loop alone (on_train_start to
-   on_train_end), on the wall clock and in process CPU time; the median over
-   repeats of each paired ratio mode / plain is reported.
+   Each worker first makes a short plain warm-up run (imports, the allocator,
+   the frameworks' lazy set-up), then its measured run, timed whole (the
+   fit()/train() call: set-up, training, validation) and for its training loop
+   alone (on_train_start to on_train_end) in process CPU time (its wall clock
+   holds its partner's turns). Reported: the median over pairs of each paired
+   ratio mode / plain, with its order-statistic interval. Runs made one after
+   the other instead differ here by more than the 2% being measured (identical
+   runs 0.86-1.01x in the medians of paired ratios).
 
 2. Alternating steps inside the framework: one run in which the callback is
    among the trainer's callbacks on odd batches only (a callback before it puts
@@ -25,8 +33,8 @@ differ by more than the 2% being measured:
    callback's own work. Adjacent batches see the same machine, so the median
    of (odd batch) / (mean of its two even neighbours) resolves the callback's
    cost a step far below the whole runs' noise; batches next to a validation
-   and the first --skip batches are left out. The same statistic on the plain
-   runs (nothing differs between odd and even batches there) is printed beside
+   and the first --skip batches are left out. The same statistic on a plain
+   run as long (nothing differs between odd and even batches there) is printed beside
    it as the method's floor, and for Lightning, ThroughputMonitor's cost a
    batch measured the same way. The hooks algoeff leaves on the model and
    the optimizers between batches are taken off for the even batches too
@@ -35,15 +43,16 @@ differ by more than the 2% being measured:
 3. One-time costs: the callback's set-up hook (tracker and run store made,
    environment read); the counted steps among the alternating run's first
    --first batches, each against the plain batch after it; and the excess of
-   the callback's runs over the plain runs in the batches that contain a
+   the callback's runs over their plain partners in the batches that contain a
    validation (the evaluation counted once, then looked up).
 
 From 2 and 3 the script projects the whole-run ratio at this run's length and
 at 1,000 and 10,000 steps: 1 + (one-time + steps x cost a step) / plain run
-(the plain run scaled as set-up + steps x its time a step). --channels 64
-makes each step about four times larger.
+(the plain run scaled as set-up + steps x its time a step), to set beside the
+lockstep figure at this length. --channels 48 and 128 make each step about two
+and four times longer.
 
-    python benchmarks/bench_integrations.py [--steps 300] [--repeats 7] [--json]
+    python benchmarks/bench_integrations.py [--steps 300] [--repeats 7] [--channels 16] [--json]
 """
 
 from __future__ import annotations
@@ -61,6 +70,8 @@ import time
 import warnings
 
 import torch
+
+import lockstep
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -94,6 +105,10 @@ def _clock():
     return time.perf_counter(), time.process_time()
 
 
+# in a lockstep worker's measured run, the batches a turn (0: not in one). Every validation is a turn too.
+_TURNS = [0]
+
+
 class Periods:
     """Batch start times (wall, CPU) and which batches contain a validation."""
 
@@ -102,10 +117,23 @@ class Periods:
         self.loop = None
 
     def batch(self):
+        if _TURNS[0] and len(self.starts) % _TURNS[0] == 0:
+            lockstep.handoff()
         self.starts.append(_clock())
 
     def validation(self):
+        if _TURNS[0]:
+            lockstep.handoff()
         self.validated.add(len(self.starts) - 1)
+
+    def to_dict(self) -> dict:
+        return {"starts": self.starts, "validated": sorted(self.validated), "loop": self.loop}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Periods":
+        p = cls()
+        p.starts, p.validated, p.loop = [tuple(s) for s in d["starts"]], set(d["validated"]), d["loop"]
+        return p
 
     def durations(self, clock: int) -> list[float]:
         return [b[clock] - a[clock] for a, b in zip(self.starts, self.starts[1:])]
@@ -308,49 +336,38 @@ def odd_against_even(periods: list[Periods], skip: int, clock: int) -> tuple[lis
 
 
 def alternating(alternated: Periods, plain: list[Periods], skip: int) -> dict:
-    """The callback's cost a batch from a run in which it works on odd batches only, beside the plain runs.
+    """The callback's cost a batch from a run in which it works on odd batches only, beside a plain run.
 
     Medians with their 95% order-statistic intervals (exact binomial coverage).
     """
-    from algoeff.track.stats import order_statistic_coverage
-
-    def summary(values, scale=1.0):
-        x = sorted(scale * v for v in values)
-        n, rank = len(x), 1
-        while rank + 1 <= (n - 1) // 2 and order_statistic_coverage(n, rank + 1) >= 0.95:
-            rank += 1
-        return {"median": statistics.median(x), "low": x[rank - 1], "high": x[n - rank],
-                "coverage": order_statistic_coverage(n, rank)}
-
     out = {}
     for clock, name in ((0, "wall"), (1, "cpu")):
         ratios, extra, evens = odd_against_even([alternated], skip, clock)
         floor, _, _ = odd_against_even(plain, skip, clock)
-        out[name] = {"ratio": summary(ratios), "us_per_step": summary(extra, 1e6),
+        out[name] = {"ratio": _median_interval(ratios), "us_per_step": _median_interval([1e6 * e for e in extra]),
                      "plain_step_ms": 1e3 * statistics.median(evens), "pairs": len(ratios),
-                     "plain_runs_ratio": summary(floor), "plain_runs_pairs": len(floor)}
+                     "plain_runs_ratio": _median_interval(floor), "plain_runs_pairs": len(floor)}
     return out
 
 
-def one_time(runs: dict, alternated: Periods, first: int) -> dict:
+def one_time(pairs: list[tuple[dict, dict]], alternated: Periods, first: int) -> dict:
     """CPU seconds of the callback's one-time work: set-up, the first counted steps, the validations.
 
     The first steps (counted, not yet looked up) from the alternating run: each
     odd batch before ``first`` against the plain batch after it. The
-    validations (the first one counted) from the paired whole runs: the
-    batches that contain one, callback run against plain run.
+    validations (the first one counted) from the lockstep pairs: the batches
+    that contain one, callback run against its plain partner.
     """
     d = alternated.durations(1)
     first_excess = sum(d[k] - d[k + 1] for k in range(1, min(first, len(d) - 1), 2))
     validation_excess = []
-    for callback, plain in zip(runs["callback"], runs["plain"]):
+    for plain, callback in pairs:
         cv, pv = ([p.durations(1)[k] for k in sorted(p.validated) if k < len(p.durations(1))]
                   for p in (callback["periods"], plain["periods"]))
         validation_excess.append(sum(cv) - sum(pv))
-    setup = [r["setup"] for r in runs["callback"]]
-    return {"setup_s": statistics.median(setup), f"first_{first}_batches_s": first_excess,
-            "validations_s": statistics.median(validation_excess),
-            "validations": len(runs["callback"][0]["periods"].validated)}
+    return {"setup_s": statistics.median(callback["setup"] for _, callback in pairs),
+            f"first_{first}_batches_s": first_excess, "validations_s": statistics.median(validation_excess),
+            "validations": len(pairs[0][1]["periods"].validated)}
 
 
 def block_cost(repeats: int = 7, calls: int = 3000) -> dict:
@@ -409,40 +426,102 @@ def _flops_per_step(batch_size: int, channels: int) -> dict:
 # -- driver ----------------------------------------------------------------------------------------
 
 
-def measure(framework: str, args, tmp) -> dict:
-    run, name, modes = {
-        "lightning": (lightning_run, "lightning_mnist1d", ("plain", "control", "callback", "throughput")),
-        "hf": (hf_run, "hf_mnist1d", ("plain", "control", "callback")),
-    }[framework]
+_FRAMEWORKS = {
+    "lightning": (lightning_run, "lightning_mnist1d", ("plain", "control", "callback", "throughput")),
+    "hf": (hf_run, "hf_mnist1d", ("plain", "control", "callback")),
+}
+
+
+def _median_interval(values: list[float]) -> dict:
+    """The median with the narrowest order-statistic interval covering at least 95% (exact binomial).
+
+    As algoeff.track.stats.median_interval, for values of any sign: where even
+    [min, max] covers less (fewer than 6 values), [min, max] with its coverage.
+    """
+    from algoeff.track.stats import order_statistic_coverage
+
+    x = sorted(values)
+    n, rank = len(x), 1
+    while rank + 1 <= (n - 1) // 2 and order_statistic_coverage(n, rank + 1) >= 0.95:
+        rank += 1
+    return {"median": statistics.median(x), "low": x[rank - 1], "high": x[n - rank],
+            "coverage": order_statistic_coverage(n, rank), "n": n}
+
+
+def _worker_command(framework: str, mode: str, args) -> list[str]:
+    import sys
+
+    return [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", f"{framework}:{mode}",
+            "--steps", str(args.steps), "--eval-every", str(args.eval_every), "--batch-size", str(args.batch_size),
+            "--channels", str(args.channels), "--samples", str(args.samples), "--turn", str(args.turn)]
+
+
+def work(args):
+    """A lockstep worker: a short plain warm-up run, then one measured run, in turns of --turn batches."""
+    framework, mode = args.worker.split(":")
+    lockstep.worker(args.lockstep, args.cpu)
+    run, name, _ = _FRAMEWORKS[framework]
     example = _example(name)
     data = example.mnist1d(args.samples, 0)
-    with contextlib.redirect_stdout(io.StringIO()):  # imports, allocator warm-up
-        run("callback", example, data, args, tmp / f"{framework}-warm")
-    runs = {mode: [] for mode in modes}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        # imports, the allocator, the frameworks' lazy set-up: the same in both workers (algoeff's own
+        # first use is left in the measured run, as a user's run pays it)
+        warm = argparse.Namespace(**{**vars(args), "steps": 20})
+        run("plain", example, data, warm, pathlib.Path(tmp) / "warm")
+        lockstep.handoff()  # the first turn: both workers are set up
+        _TURNS[0] = args.turn
+        result = run(mode, example, data, args, pathlib.Path(tmp) / "run")
+        _TURNS[0] = 0
+    lockstep.report({"run": result["run"], "loop": result["loop"], "setup": result["setup"],
+                     "periods": result["periods"].to_dict()})
+
+
+def _pair(framework: str, modes: tuple[str, str], args, tmp) -> dict:
+    """One lockstep pair of whole runs (in that turn order): mode -> {run, loop, setup, periods}."""
+    cpu = max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    reports = lockstep.run_pair([_worker_command(framework, mode, args) for mode in modes], cpu=cpu,
+                                out_dir=str(tmp))
+    out = {}
+    for mode, report in zip(modes, reports):
+        report["periods"] = Periods.from_dict(report["periods"])
+        out[mode] = report
+    return out
+
+
+def measure(framework: str, args, tmp) -> dict:
+    run, name, modes = _FRAMEWORKS[framework]
+    pairs = {mode: [] for mode in modes[1:]}  # mode -> [(plain run, its partner)]
     for repeat in range(args.repeats):
-        for mode in modes[repeat % len(modes):] + modes[: repeat % len(modes)]:
-            with contextlib.redirect_stdout(io.StringIO()):  # the frameworks' banners and log lines
-                runs[mode].append(run(mode, example, data, args, tmp / f"{framework}{repeat}"))
+        for mode in modes[1:]:
+            order = ("plain", mode) if repeat % 2 == 0 else (mode, "plain")
+            pair = _pair(framework, order, args, tmp)
+            pairs[mode].append((pair["plain"], pair[mode]))
+            if args.progress:
+                print(f"  {framework} pair {repeat + 1}/{args.repeats} {mode}: "
+                      f"{pair[mode]['run'][1] / pair['plain']['run'][1]:.3f}x", flush=True)
+    example = _example(name)
+    data = example.mnist1d(args.samples, 0)
     with contextlib.redirect_stdout(io.StringIO()):
+        run("callback", example, data, args, tmp / f"{framework}-warm")  # imports, allocator warm-up
         long = argparse.Namespace(**{**vars(args), "steps": args.alternating_steps})
         alternated = run("alternating", example, data, long, tmp / f"{framework}-alt")
+        floor = run("plain", example, data, long, tmp / f"{framework}-alt-plain")
         if framework == "lightning":  # ThroughputMonitor's cost a batch, by the same method
             throughput = run("alternating-throughput", example, data, long, tmp / f"{framework}-alt-tp")
 
     whole = {}
-    for span in ("run", "loop"):
-        for clock, index in (("wall", 0), ("cpu", 1)):
-            seconds = {mode: [r[span][index] for r in rs] for mode, rs in runs.items()}
-            whole[f"{span}_{clock}"] = {
-                "median_seconds": {mode: statistics.median(s) for mode, s in seconds.items()},
-                "median_paired_ratio": {mode: statistics.median(t / p for t, p in zip(s, seconds["plain"]))
-                                        for mode, s in seconds.items() if mode != "plain"},
-            }
-    step = alternating(alternated["periods"], [r["periods"] for r in runs["plain"]], args.skip)
+    plains = [plain for ps in pairs.values() for plain, _ in ps]
+    for span in ("run", "loop"):  # CPU seconds: a lockstep worker's wall clock holds its partner's turns
+        whole[f"{span}_cpu"] = {
+            "median_seconds": {"plain": statistics.median(p[span][1] for p in plains),
+                               **{mode: statistics.median(m[span][1] for _, m in ps) for mode, ps in pairs.items()}},
+            "paired_ratio": {mode: _median_interval([m[span][1] / p[span][1] for p, m in ps])
+                             for mode, ps in pairs.items()},
+        }
+    step = alternating(alternated["periods"], [floor["periods"]], args.skip)
     if framework == "lightning":
-        step["throughput_monitor"] = alternating(throughput["periods"], [r["periods"] for r in runs["plain"]],
-                                                 args.skip)["cpu"]
-    fixed = one_time(runs, alternated["periods"], args.first)
+        step["throughput_monitor"] = alternating(throughput["periods"], [floor["periods"]], args.skip)["cpu"]
+    fixed = one_time(pairs["callback"], alternated["periods"], args.first)
     plain_run = whole["run_cpu"]["median_seconds"]["plain"]
     once = fixed["setup_s"] + fixed[f"first_{args.first}_batches_s"]
     per_validation = fixed["validations_s"] / max(1, fixed["validations"])
@@ -459,17 +538,18 @@ def measure(framework: str, args, tmp) -> dict:
 
 def _print(framework: str, result: dict, args):
     whole = result["whole"]
-    print(f"{framework}: {args.steps} steps, validation every {args.eval_every}, median of {args.repeats} paired "
-          "runs; ratio to plain (wall | CPU)")
-    modes = list(whole["run_wall"]["median_seconds"])
+    print(f"{framework}: {args.steps} steps, validation every {args.eval_every}; {args.repeats} lockstep pairs "
+          f"(a run with each mode against a plain run, turns of {args.turn} batches on one CPU); CPU seconds, and the "
+          "median paired ratio to the plain partner (95% order-statistic interval)")
+    modes = list(whole["run_cpu"]["median_seconds"])
     for span, label in (("run", "whole fit/train call"), ("loop", "training loop alone")):
         print(f"  {label}:")
         for mode in modes:
-            wall, cpu = whole[f"{span}_wall"], whole[f"{span}_cpu"]
-            line = f"    {mode:<11}{wall['median_seconds'][mode]:7.3f} s"
-            line += "" if mode == "plain" else f" {wall['median_paired_ratio'][mode]:6.3f}x"
-            line = f"{line:<34}| {cpu['median_seconds'][mode]:7.3f} s"
-            line += "" if mode == "plain" else f" {cpu['median_paired_ratio'][mode]:6.3f}x"
+            cpu = whole[f"{span}_cpu"]
+            line = f"    {mode:<11}{cpu['median_seconds'][mode]:7.3f} s"
+            if mode != "plain":
+                r = cpu["paired_ratio"][mode]
+                line += f"  {r['median']:.4f}x ({r['low']:.4f}-{r['high']:.4f}, {100 * r['coverage']:.1f}%)"
             print(line)
     step = result["alternating"]
     print(f"  alternating batches ({args.alternating_steps} steps, the callback on odd batches; {step['cpu']['pairs']} "
@@ -479,7 +559,7 @@ def _print(framework: str, result: dict, args):
         r, us, f = s["ratio"], s["us_per_step"], s["plain_runs_ratio"]
         print(f"    {clock:<5}{r['median']:.4f}x a batch ({r['low']:.4f}-{r['high']:.4f}), {us['median']:+.0f} us "
               f"({us['low']:+.0f} to {us['high']:+.0f}) on a {s['plain_step_ms']:.2f} ms batch; plain runs "
-              f"{f['median']:.4f}x ({f['low']:.4f}-{f['high']:.4f}, {s['plain_runs_pairs']} batches)")
+              f"{f['median']:.4f}x ({f['low']:.4f}-{f['high']:.4f}, {s['plain_runs_pairs']} batches of a plain run)")
     if "throughput_monitor" in step:
         r, us = step["throughput_monitor"]["ratio"], step["throughput_monitor"]["us_per_step"]
         print(f"    ThroughputMonitor on odd batches, the same way (CPU): {r['median']:.4f}x a batch "
@@ -504,15 +584,25 @@ def main(argv=None) -> dict:
     parser.add_argument("--alternating-steps", type=int, default=1200, help="length of the alternating run")
     parser.add_argument("--skip", type=int, default=20, help="first batches left out of the alternating comparison")
     parser.add_argument("--first", type=int, default=10, help="first batches charged to the one-time cost")
+    parser.add_argument("--turn", type=int, default=10,
+                        help="batches a lockstep turn (each switch of process leaves the next batch cold)")
     parser.add_argument("--frameworks", default="lightning,hf")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # framework:mode, a lockstep worker
+    parser.add_argument("--lockstep", help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.progress = not args.json
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     import logging
 
+    with contextlib.suppress(ImportError):
+        import lightning.pytorch  # noqa: F401 -- it sets its loggers' levels when imported
     for name in ("lightning", "lightning.pytorch", "transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    if args.worker:
+        return work(args)
 
     results = {"steps": args.steps, "eval_every": args.eval_every, "batch_size": args.batch_size,
                "channels": args.channels, "alternating_steps": args.alternating_steps,
