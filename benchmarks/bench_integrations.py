@@ -438,12 +438,11 @@ def _median_interval(values: list[float]) -> dict:
     As algoeff.track.stats.median_interval, for values of any sign: where even
     [min, max] covers less (fewer than 6 values), [min, max] with its coverage.
     """
-    from algoeff.track.stats import order_statistic_coverage
+    from algoeff.track.stats import order_statistic_coverage, order_statistic_rank
 
     x = sorted(values)
-    n, rank = len(x), 1
-    while rank + 1 <= (n - 1) // 2 and order_statistic_coverage(n, rank + 1) >= 0.95:
-        rank += 1
+    n = len(x)
+    rank = order_statistic_rank(n, 0.95)
     return {"median": statistics.median(x), "low": x[rank - 1], "high": x[n - rank],
             "coverage": order_statistic_coverage(n, rank), "n": n}
 

@@ -14,7 +14,7 @@ finishes early leaves the other to run alone. Blocked time is not CPU time, so
 ``time.process_time()`` inside a worker holds its own work only (and the few
 microseconds of each handoff's pipe calls, the same in both).
 
-    pair = run_pair([cmd_a, cmd_b], cpu=1)   # each cmd gets --lockstep GO,YIELD,OUT appended
+    pair = run_pair([cmd_a, cmd_b], cpu=1, out_dir=tmp)   # each cmd gets --lockstep GO,YIELD,OUT appended
     pair[0]  # what worker a wrote with report()
 """
 

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import binom
 
 from algoeff.errors import TrackError
-from algoeff.track.stats import median_interval, order_statistic_coverage
+from algoeff.track.stats import median_interval, order_statistic_coverage, order_statistic_rank
 
 
 @pytest.mark.parametrize("n", range(2, 31))
@@ -38,6 +38,14 @@ def test_the_narrowest_interval_with_the_coverage_is_chosen(n):
         assert stats.coverage >= 0.95
         if stats.rank + 1 <= (n + 1) // 2:
             assert order_statistic_coverage(n, stats.rank + 1) < 0.95
+
+
+def test_order_statistic_rank_is_the_widest_k_that_keeps_the_coverage():
+    assert [order_statistic_rank(n, 0.95) for n in (1, 2, 5, 6, 9, 17)] == [1, 1, 1, 1, 2, 5]
+    for n in range(1, 40):
+        k = order_statistic_rank(n, 0.95)
+        assert k == 1 or order_statistic_coverage(n, k) >= 0.95
+        assert k + 1 > (n - 1) // 2 or order_statistic_coverage(n, k + 1) < 0.95
 
 
 def test_three_seeds_give_min_max_at_75_percent():

@@ -48,6 +48,7 @@ __all__ = [
     "median_compute_to_target",
     "median_interval",
     "order_statistic_coverage",
+    "order_statistic_rank",
 ]
 
 
@@ -245,6 +246,20 @@ def order_statistic_coverage(n: int, k: int) -> float:
     return float(1 - 2 * tail / 2**n)
 
 
+def order_statistic_rank(n: int, confidence: float) -> int:
+    """The largest k whose interval [x_(k), x_(n+1-k)] of n draws still covers the median with ``confidence``.
+
+    1 ([min, max]) when even that covers less; the interval never narrows to the median itself.
+    """
+    rank = 1
+    for k in range(1, (n + 1) // 2):
+        if order_statistic_coverage(n, k) >= confidence:
+            rank = k
+        else:
+            break
+    return rank
+
+
 def median_interval(values, *, confidence: float = 0.95) -> MedianInterval:
     """Median across seeds with the narrowest order-statistic interval covering at least ``confidence``.
 
@@ -254,14 +269,8 @@ def median_interval(values, *, confidence: float = 0.95) -> MedianInterval:
     median_compute_to_target (None, NaN or +inf: never reached).
     """
     x = np.sort(_compute_values(values, "values"))
-    confidence = _check_confidence(confidence)
     n = len(x)
-    rank = 1
-    for k in range(1, (n + 1) // 2):
-        if order_statistic_coverage(n, k) >= confidence:
-            rank = k
-        else:
-            break
+    rank = order_statistic_rank(n, _check_confidence(confidence))
     n_reached = int(np.isfinite(x).sum())
     return MedianInterval(
         median=float(censored_median(x)),
