@@ -139,7 +139,7 @@ def test_a_cached_step_runs_its_closure_outside_the_counting_mode(monkeypatch):
     from algoeff.flops import step as step_module
 
     # with torch.compile in use (an earlier test), a step that may be new is counted from its start
-    monkeypatch.setattr(step_module, "_compiling_loaded", lambda: False)
+    monkeypatch.setattr(step_module._torch_private, "compile_in_use", lambda: False)
 
     model = _mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

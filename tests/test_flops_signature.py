@@ -73,3 +73,67 @@ def test_a_backward_into_held_gradients_is_a_miss():
     # one add per parameter: 2 * (64 * 64 + 64) = 8,320
     assert held - fresh == 8_320
     assert counter.misses == 2
+
+
+def test_a_stock_layer_switched_to_eval_is_a_hit():
+    # Linear and ReLU never read their flag: left out of the signature (a cold read each, in a trainer)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
+    counter = StepCounter(model)
+    x = torch.randn(32, 64)
+    train = _step(counter, model, x).total
+    model[0].eval()
+    model[1].eval()
+    assert _step(counter, model, x).total == train
+    assert counter.hits == 1 and counter.misses == 1
+
+
+def test_a_subclass_of_a_stock_layer_that_reads_its_flag_is_a_miss():
+    class AuxLinear(nn.Linear):
+        """A Linear with a training-only auxiliary projection: its subclass reads the flag."""
+
+        def forward(self, x):
+            y = super().forward(x)
+            return y + nn.functional.linear(x, self.weight) if self.training else y
+
+    torch.manual_seed(0)
+    model = nn.Sequential(AuxLinear(64, 64), nn.Linear(64, 64))
+    counter = StepCounter(model)
+    x = torch.randn(32, 64)
+    train = _step(counter, model, x).forward
+    model[0].eval()
+    # the auxiliary matmul is gone: 262,144 fewer forward FLOPs (equal, from the cache, if the
+    # signature took the class for a stock Linear)
+    assert train - _step(counter, model, x).forward == LAYER
+    assert counter.misses == 2
+
+
+def _names_read(cls) -> set:
+    """Every attribute and global name read by the code of ``cls`` and its torch.nn bases."""
+    import types
+
+    names, stack = set(), []
+    for klass in cls.__mro__:
+        if klass in (nn.Module, object):
+            continue
+        for value in vars(klass).values():
+            func = getattr(value, "fget", value)  # properties too
+            func = getattr(func, "__func__", func)  # static and class methods
+            if isinstance(func, types.FunctionType):
+                stack.append(func.__code__)
+    while stack:
+        code = stack.pop()
+        names.update(code.co_names)
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return names
+
+
+def test_no_module_left_out_of_the_signature_reads_its_training_flag():
+    from algoeff.flops.step import _TRAIN_INVARIANT
+
+    # the check sees a read where there is one
+    for cls in (nn.Dropout, nn.BatchNorm1d, nn.RReLU, nn.MultiheadAttention, nn.LSTM, nn.InstanceNorm1d):
+        assert "training" in _names_read(cls), cls
+    assert len(_TRAIN_INVARIANT) > 60
+    readers = sorted(cls.__name__ for cls in _TRAIN_INVARIANT if "training" in _names_read(cls))
+    assert readers == []

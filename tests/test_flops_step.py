@@ -130,7 +130,7 @@ def test_a_step_where_the_model_itself_never_runs_warns(monkeypatch):
 
     # with torch.compile in use in the process (an earlier test) only blocks in which an optimizer
     # steps are checked: compiled code guards on the global hook the check needs
-    monkeypatch.setattr(step_module, "_compiling_loaded", lambda: False)
+    monkeypatch.setattr(step_module._torch_private, "compile_in_use", lambda: False)
     model = _mlp()
     counter = StepCounter(model)
     # before the fix: total 0, silently
@@ -147,7 +147,7 @@ def test_a_step_where_the_model_itself_never_runs_warns(monkeypatch):
 def test_a_bypass_after_steps_that_ran_the_model_is_still_caught(monkeypatch):
     from algoeff.flops import step as step_module
 
-    monkeypatch.setattr(step_module, "_compiling_loaded", lambda: False)
+    monkeypatch.setattr(step_module._torch_private, "compile_in_use", lambda: False)
     model = _mlp()
     counter = StepCounter(model)
     for _ in range(3):  # steady state: the watch is off after a block in which the model ran

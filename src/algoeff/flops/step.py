@@ -1,8 +1,8 @@
 """StepCounter: count a training step once per signature, then look it up.
 
 A step's signature is read at its first forward call of the model (a
-forward pre-hook): the input shapes, dtypes and ``requires_grad``, every
-submodule's train/eval flag, whether grad is enabled, the model's structure
+forward pre-hook): the input shapes, dtypes and ``requires_grad``, the
+train/eval flag of every submodule whose code may read it, whether grad is enabled, the model's structure
 and parameter shapes, and per parameter whether it requires grad and (under
 policy ``all``) whether it holds a gradient (a backward into it adds). On a miss the
 counting mode is entered from inside that hook and left at the end of the
@@ -30,7 +30,6 @@ that depends on the data, so its steps are counted every time.
 from __future__ import annotations
 
 import operator
-import sys
 import warnings
 import weakref
 
@@ -55,10 +54,6 @@ _ACTIVE = [None]  # the StepCounter whose step() block is open: one at a time in
 _OPT_HOOKS: list = []  # [kind, pre-hook handle, post-hook handle]: the process-wide optimizer hooks
 
 
-def _compiling_loaded() -> bool:
-    # torch.compile imports dynamo; a process that never compiles never pays for importing it
-    # (FlopCounterMode itself imports it, so "loaded" alone does not mean "in use")
-    return sys.modules.get("torch._dynamo") is not None and _torch_private.compile_in_use()
 
 
 def _global_pre_optimizer(optimizer, args, kwargs):
@@ -140,6 +135,24 @@ def _unhook_model(model):
 
 _REQUIRES_GRAD = operator.attrgetter("requires_grad")
 _TRAINING = operator.attrgetter("training")
+
+# torch.nn modules whose code never reads ``self.training``: their train/eval flag cannot change a
+# step's work, so the signature leaves them out. Each flag read is a cold object after a training
+# step's compute (about 1.8 us each, measured inside a Lightning run on CPU); a model of stock
+# layers has a few modules whose flag matters and many whose flag does not. Exact types only: a
+# subclass may read the flag. A test reads every listed class's code for a read of ``training``.
+_TRAIN_INVARIANT = frozenset(
+    getattr(torch.nn, name) for name in (
+        "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d Linear Bilinear Identity "
+        "Flatten Unflatten Sequential ModuleList ModuleDict ReLU ReLU6 LeakyReLU PReLU ELU SELU CELU GELU "
+        "SiLU Mish Sigmoid Tanh Hardtanh Hardswish Hardsigmoid Softplus Softsign Tanhshrink Softmax "
+        "LogSoftmax Softmax2d Softmin LogSigmoid GLU Threshold MaxPool1d MaxPool2d MaxPool3d AvgPool1d "
+        "AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveAvgPool3d AdaptiveMaxPool1d "
+        "AdaptiveMaxPool2d AdaptiveMaxPool3d LayerNorm GroupNorm RMSNorm LocalResponseNorm Embedding "
+        "ZeroPad1d ZeroPad2d ConstantPad1d ConstantPad2d ConstantPad3d ReflectionPad1d ReflectionPad2d "
+        "ReplicationPad1d ReplicationPad2d ReplicationPad3d Upsample PixelShuffle PixelUnshuffle"
+    ).split() if hasattr(torch.nn, name)
+)
 
 
 def _bump(*args):
@@ -347,12 +360,16 @@ class StepCounter:
             )
             self._structure_id = self._structures.setdefault(shape, len(self._structures))
             self._params = list(self.model.parameters())
-            self._modules = list(self.model.modules())
-            self._module_ids = {id(m) for m in self._modules}
+            modules = list(self.model.modules())
+            self._module_ids = {id(m) for m in modules}
+            self._modules = [m for m in modules if type(m) not in _TRAIN_INVARIANT]  # whose flag may matter
         return self._structure_id
 
     def _state(self) -> tuple:
-        """What changes the count without changing the structure: frozen layers, eval submodules, held grads."""
+        """What changes the count without changing the structure: frozen layers, eval submodules, held grads.
+
+        The train/eval flags are those of the modules outside ``_TRAIN_INVARIANT``.
+        """
         # accumulating into a held .grad is an add, counted under "all" only
         held = tuple([p.grad is None for p in self._params]) if self.policy == "all" else ()
         return tuple(map(_REQUIRES_GRAD, self._params)), held, tuple(map(_TRAINING, self._modules))
@@ -390,7 +407,7 @@ class StepCounter:
         # one hash of the key a step: the entry is kept for the block's end
         self._entry = entry = self._cache.get(key)
         # a mode started at the block's entry (a compiled model) counts this step whatever the key
-        if self._started or self.recount or entry is None or key in self._unstable:
+        if self._started or self.recount or entry is None or (self._unstable and key in self._unstable):
             if self._mode is None and self._compile_safe and _torch_private.in_compiled_call():
                 # compiled kernels never reach a dispatch mode: this step cannot be counted
                 self._lost = True
@@ -450,7 +467,7 @@ class StepCounter:
         self._opt_keys.append(key)
         self._in_optimizer = True
         self._closure_calls = 0
-        count = self.recount or key in self._opt_unstable or key not in self._opt_cache
+        count = self.recount or (self._opt_unstable and key in self._opt_unstable) or key not in self._opt_cache
         if count or self._mode is not None:
             self._opt_tally = Tally()
             self._opt_counting = key
@@ -524,7 +541,7 @@ class StepCounter:
                 "work too (issue 15, case 9). Use one StepCounter per block, on a module that holds every "
                 "model the step runs.")
         _ACTIVE[0] = self
-        if not self._compile_safe and _compiling_loaded():
+        if not self._compile_safe and _torch_private.compile_in_use():
             # the model may be, or become, compiled: the hook must run eagerly every step (a
             # traced hook would run only when traced), and counted steps must run eagerly too
             if self._hooked:
