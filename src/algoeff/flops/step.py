@@ -2,12 +2,13 @@
 
 A step's signature is read at its first forward call of the model (a
 forward pre-hook): the input shapes, dtypes and ``requires_grad``, the
-train/eval flag of every submodule whose code may read it, whether grad is enabled, the model's structure
-and parameter shapes, and per parameter whether it requires grad and (under
-policy ``all``) whether it holds a gradient (a backward into it adds). On a miss the
-counting mode is entered from inside that hook and left at the end of the
-block, so the user's own forward, loss, backward and optimizer step are counted
-as they run; on a hit nothing is instrumented.
+train/eval flag of every submodule whose code may read it, whether grad is
+enabled, the model's structure and parameter shapes, and per parameter
+whether it requires grad and (under policy ``all``) whether it holds a
+gradient (a backward into it adds). On a miss the counting mode is entered
+from inside that hook and left at the end of the block, so the user's own
+forward, loss, backward and optimizer step are counted as they run; on a hit
+nothing is instrumented.
 
 The structure part is recomputed only when some module registers a parameter,
 buffer or submodule anywhere (global registration hooks bump a version), so a
