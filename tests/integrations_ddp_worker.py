@@ -3,9 +3,10 @@
     python tests/integrations_ddp_worker.py lightning OUT       # Lightning launches rank 1 itself
     torchrun --standalone --nproc-per-node 2 tests/integrations_ddp_worker.py transformers OUT
 
-Each rank runs two fits: one to a target it reaches (stop_on_target=True), one
-with a target metric the module never logs; it writes what it saw to
-OUT/<framework>-rank<r>.json and ends itself (see _end).
+Each rank runs three fits: one to a target it reaches (stop_on_target=True), one
+with a target metric the module never logs, and one of two epochs with gradient
+accumulation over 2 micro-batches (a target never reached); it writes what it saw
+to OUT/<framework>-rank<r>.json and ends itself (see _end).
 """
 
 import json
@@ -69,13 +70,16 @@ def lightning(out):
     (x, y), (xv, yv) = data()
 
     results = {}
-    for case, target in (("target", Target("val_acc", 0.95)), ("unlogged", Target("val_accuracy", 0.9))):
+    for case, target in (("target", Target("val_acc", 0.95)), ("unlogged", Target("val_accuracy", 0.9)),
+                         ("accumulate", Target("val_acc", 1.01))):
         train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=LOCAL_BATCH)
         # two validation batches of 32 per rank
         val = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xv, yv), batch_size=32)
         callback = ComputeToTarget(target, store=os.path.join(out, f"lightning-{case}.db"), run_name="ddp",
                                    stop_on_target=True)
-        trainer = L.Trainer(callbacks=[callback], accelerator="cpu", devices=2, strategy="ddp", max_epochs=10,
+        accumulate = case == "accumulate"
+        trainer = L.Trainer(callbacks=[callback], accelerator="cpu", devices=2, strategy="ddp",
+                            max_epochs=2 if accumulate else 10, accumulate_grad_batches=2 if accumulate else 1,
                             val_check_interval=2,
                             logger=False, enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1)
@@ -99,12 +103,14 @@ def transformers(out):
 
     (x, y), (xv, yv) = data()
     results = {}
-    for case, target in (("target", Target("eval_accuracy", 0.95)), ("unlogged", Target("accuracy", 0.9))):
+    for case, target in (("target", Target("eval_accuracy", 0.95)), ("unlogged", Target("accuracy", 0.9)),
+                         ("accumulate", Target("eval_accuracy", 1.01))):
         callback = ComputeToTarget(target, store=os.path.join(out, f"transformers-{case}.db"), run_name="ddp",
                                    stop_on_target=True)
         args = TrainingArguments(
             output_dir=os.path.join(out, "hf"), per_device_train_batch_size=LOCAL_BATCH,
-            per_device_eval_batch_size=32, num_train_epochs=10, eval_strategy="steps", eval_steps=2,
+            per_device_eval_batch_size=32, num_train_epochs=2 if case == "accumulate" else 10,
+            gradient_accumulation_steps=2 if case == "accumulate" else 1, eval_strategy="steps", eval_steps=2,
             logging_steps=2, report_to="none", use_cpu=True, ddp_backend="gloo", save_strategy="no",
             disable_tqdm=True, learning_rate=LR, seed=0, dataloader_num_workers=0, optim="adamw_torch",
             lr_scheduler_type="constant")

@@ -41,7 +41,8 @@ def test_a_changed_dispatch_fails_naming_the_torch_version(monkeypatch):
         return func(*args, **(kwargs or {}))
 
     monkeypatch.setattr(flop_counter._FlopCounterMode, "__torch_dispatch__", rewritten)
-    with pytest.raises(CountError, match=re.escape(f"torch {torch.__version__}: torch.utils.flop_counter._FlopCounterMode")):
+    message = f"torch {torch.__version__}: torch.utils.flop_counter._FlopCounterMode.__torch_dispatch__ changed"
+    with pytest.raises(CountError, match=re.escape(message)):
         _torch_private._metadata_ops()
 
 

@@ -3,9 +3,9 @@
 The ranks run tests/integrations_ddp_worker.py: Lightning as a user runs it
 (``python script.py`` with ``Trainer(accelerator="cpu", devices=2, strategy="ddp")``;
 Lightning's launcher starts rank 1 by re-running the script), the Hugging Face
-Trainer under ``torch.distributed.run``. Each launch runs two fits, one to a
-target and one with a target metric the module never logs, so the frameworks
-are imported once per rank, not once per case.
+Trainer under ``torch.distributed.run``. Each launch runs three fits, one to a
+target, one with a target metric the module never logs and one with gradient
+accumulation, so the frameworks are imported once per rank, not once per case.
 """
 
 import json
@@ -191,6 +191,30 @@ def test_unlogged_target_fails_cleanly_on_both_ranks(run):
     assert len(runs) == 1
     assert store.run(int(runs["id"].iloc[0]))["status"] == "failed"
 
+
+
+def test_gradient_accumulation_counts_each_micro_batch_on_every_rank(run):
+    framework, ranks, _ = run
+    # a rank's micro-batch without the optimizer, and the optimizer's share of a step (Adam's
+    # elementwise work: none under policy "matmul", counted once a step whatever it is)
+    if framework == "lightning":
+        micro = count_flops(worker.net(), X[:worker.LOCAL_BATCH], train=True,
+                            loss_fn=lambda out: nn.functional.cross_entropy(out, Y[:worker.LOCAL_BATCH])).total
+    else:
+        micro = _per_local_step(framework)
+    optimizer = _per_local_step(framework) - micro
+    for result in ranks:
+        case = result["accumulate"]
+        summary = case["summary"]
+        # 2 epochs of 4 micro-batches a rank, in windows of 2: 4 optimizer steps, none reaching the target
+        assert case["error"] is None and case["global_step"] == summary["steps"] == 4
+        assert summary["total_flops"] == (8 * micro + 4 * optimizer) * WORLD
+        assert case["local_flops"] * WORLD == summary["total_flops"]
+        assert summary["examples"] == worker.LOCAL_BATCH * 8 * WORLD
+        assert summary["status"] == "finished" and not summary["reached"] and summary["points"] >= 2
+        # counted: the first micro-batch, and the blocks of Adam's cold and warm first steps; the other
+        # five looked up, under DDP's no_sync micro-batches as under the synced ones
+        assert (summary["counter"]["misses"], summary["counter"]["hits"]) == (3, 5)
 
 class _Wrapper(nn.Module):
     """What DistributedDataParallel does with a call: pass it on to the wrapped module."""

@@ -184,3 +184,15 @@ def test_evaluate_after_train_is_left_alone(tmp_path):
     assert summary["points"] == 1 and summary["eval_flops"] == _per_evaluation()
     trainer.evaluate()  # after train(): not part of the run, and the model keeps no algoeff hook
     assert callback.summary == summary and callback.tracker.status == "finished"
+
+
+def test_mixed_precision_counts_the_same_step(tmp_path):
+    dtypes = set()
+    callback = ComputeToTarget(Target("eval_accuracy", 1.01))  # never reached: one whole epoch
+    trainer = _trainer(tmp_path, [callback], bf16=True, num_train_epochs=1)
+    trainer.model.net[0].register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
+    trainer.train()
+    assert torch.bfloat16 in dtypes  # the Trainer ran it under autocast
+    # FLOPs are shapes' arithmetic: autocast changes dtypes, not the count
+    assert trainer.state.global_step == callback.summary["steps"] == 8
+    assert callback.summary["total_flops"] == _per_micro_batch() * 8
