@@ -162,8 +162,12 @@ def test_accumulate_grad_batches_counts_each_micro_batch():
 
 
 def test_mixed_precision_counts_the_same_step():
+    dtypes = set()
+    module = Classifier()
+    module.net[0].register_forward_hook(lambda layer, args, out: dtypes.add(out.dtype))
     callback = ComputeToTarget(Target("val_acc", 1.01))
-    trainer, _ = _fit(callback, max_epochs=1, precision="bf16-mixed")
+    trainer, _ = _fit(callback, module, max_epochs=1, precision="bf16-mixed")
+    assert torch.bfloat16 in dtypes  # Lightning ran it under autocast
     # FLOPs are shapes' arithmetic: autocast changes dtypes, not the count
     assert callback.summary["total_flops"] == _per_micro_batch() * trainer.global_step == _per_micro_batch() * 8
 
