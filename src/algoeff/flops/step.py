@@ -55,8 +55,6 @@ _ACTIVE = [None]  # the StepCounter whose step() block is open: one at a time in
 _OPT_HOOKS: list = []  # [kind, pre-hook handle, post-hook handle]: the process-wide optimizer hooks
 
 
-
-
 def _global_pre_optimizer(optimizer, args, kwargs):
     counter = _ACTIVE[0]
     return None if counter is None else counter._pre_optimizer(optimizer, args, kwargs)
