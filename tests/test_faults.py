@@ -282,9 +282,13 @@ def test_ctrl_c_keeps_the_trials_running_at_that_moment_and_says_so_in_one_line(
     ctl.mkdir()
     # seed 1 waits at its gate until the study has seen Ctrl-C: it must still be kept
     with open(log, "w") as stderr:
+        # SIGINT as a terminal leaves it: a shell starts a background job (`cmd &`, a CI step) with
+        # SIGINT ignored, its children inherit that, and Python then installs no KeyboardInterrupt
+        # handler, so the study would never see this Ctrl-C (the test hung until the gate's deadline)
         proc = subprocess.Popen(_driver(kit, {"out": str(out), "workers": 2, **STUDY},
                                         workload={"ctl": str(ctl), "gate": [1]}),
-                                stdout=subprocess.DEVNULL, stderr=stderr, env=_env(kit), start_new_session=True)
+                                stdout=subprocess.DEVNULL, stderr=stderr, env=_env(kit), start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(lambda: (ctl / "started-1").exists() and _finished(out / "study.sqlite") >= 1,
                   "seed 0 finished while seed 1 runs", proc)
