@@ -54,7 +54,7 @@ def report(result: dict):
     os.write(_PIPES[1], b"E")
 
 
-def run_pair(commands: list[list[str]], *, cpu: int | None, out_dir: str, log=None) -> list[dict]:
+def run_pair(commands: list[list[str]], *, cpu: int | None, out_dir: str) -> list[dict]:
     """Run the workers in lockstep (a segment each, in the order given) and return their reports.
 
     Each command gets ``--lockstep GO,YIELD,OUT`` (and ``--cpu CPU``) appended.

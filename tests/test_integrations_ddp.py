@@ -81,12 +81,13 @@ def run(request, tmp_path_factory):
     return request.param, _launch(request.param, tmp), tmp
 
 
-def _per_local_step(framework):
-    # one rank's micro-batch: forward, loss, backward and Adam's step, counted on its own
+def _per_local_step(framework, *, optimizer=True):
+    # one rank's micro-batch: forward, loss, backward and (Lightning's, optimizer=True) Adam's step,
+    # counted on its own
     if framework == "lightning":
         return count_flops(worker.net(), X[:worker.LOCAL_BATCH], train=True,
                            loss_fn=lambda out: nn.functional.cross_entropy(out, Y[:worker.LOCAL_BATCH]),
-                           optimizer=torch.optim.Adam(worker.net().parameters())).total
+                           optimizer=torch.optim.Adam(worker.net().parameters()) if optimizer else None).total
     batch = {"x": X[:worker.LOCAL_BATCH], "labels": Y[:worker.LOCAL_BATCH]}
     return count_flops(worker.KeywordClassifier(worker.net()), batch, train=True, loss_fn=lambda out: out["loss"]).total
 
@@ -192,16 +193,11 @@ def test_unlogged_target_fails_cleanly_on_both_ranks(run):
     assert store.run(int(runs["id"].iloc[0]))["status"] == "failed"
 
 
-
 def test_gradient_accumulation_counts_each_micro_batch_on_every_rank(run):
     framework, ranks, _ = run
     # a rank's micro-batch without the optimizer, and the optimizer's share of a step (Adam's
     # elementwise work: none under policy "matmul", counted once a step whatever it is)
-    if framework == "lightning":
-        micro = count_flops(worker.net(), X[:worker.LOCAL_BATCH], train=True,
-                            loss_fn=lambda out: nn.functional.cross_entropy(out, Y[:worker.LOCAL_BATCH])).total
-    else:
-        micro = _per_local_step(framework)
+    micro = _per_local_step(framework, optimizer=False)
     optimizer = _per_local_step(framework) - micro
     for result in ranks:
         case = result["accumulate"]
@@ -215,6 +211,7 @@ def test_gradient_accumulation_counts_each_micro_batch_on_every_rank(run):
         # counted: the first micro-batch, and the blocks of Adam's cold and warm first steps; the other
         # five looked up, under DDP's no_sync micro-batches as under the synced ones
         assert (summary["counter"]["misses"], summary["counter"]["hits"]) == (3, 5)
+
 
 class _Wrapper(nn.Module):
     """What DistributedDataParallel does with a call: pass it on to the wrapped module."""

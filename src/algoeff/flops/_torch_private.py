@@ -138,8 +138,8 @@ def compile_in_use() -> bool:
         return True  # once in use, in use
     backends = _BACKENDS[0]
     if backends is None:
-        # asked at every training block: the table is looked up once and kept (dynamo clears it,
-        # never rebinds it), as two lookups in sys.modules cost more than the rest of the check
+        # looked up once and kept (dynamo clears the table, never rebinds it): two lookups in
+        # sys.modules cost more than the rest of the check
         eval_frame = sys.modules.get("torch._dynamo.eval_frame")
         if eval_frame is None:
             return False

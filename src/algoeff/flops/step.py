@@ -277,7 +277,7 @@ class StepCounter:
         self._structure_id = 0
         self._structures: dict = {}
         self._params: list = []
-        self._modules: list = []
+        self._flagged: list = []  # the modules whose train/eval flag is in the signature
         self._module_ids: set = set()
         self._watch = None
         self._active = False
@@ -361,7 +361,7 @@ class StepCounter:
             self._params = list(self.model.parameters())
             modules = list(self.model.modules())
             self._module_ids = {id(m) for m in modules}
-            self._modules = [m for m in modules if type(m) not in _TRAIN_INVARIANT]  # whose flag may matter
+            self._flagged = [m for m in modules if type(m) not in _TRAIN_INVARIANT]
         return self._structure_id
 
     def _state(self) -> tuple:
@@ -371,7 +371,7 @@ class StepCounter:
         """
         # accumulating into a held .grad is an add, counted under "all" only
         held = tuple([p.grad is None for p in self._params]) if self.policy == "all" else ()
-        return tuple(map(_REQUIRES_GRAD, self._params)), held, tuple(map(_TRAINING, self._modules))
+        return tuple(map(_REQUIRES_GRAD, self._params)), held, tuple(map(_TRAINING, self._flagged))
 
     def _watch_hook(self, module, args):
         if self._watch is not None:
