@@ -134,7 +134,7 @@ def _run_pool(trials, spec, on_result, *, workers: int) -> None:
             while queue or running:
                 while queue and len(running) < workers:
                     trial = queue.pop(0)
-                    running[pool.submit(execute_trial, spec, trial)] = trial
+                    running[_submit(pool, spec, trial)] = trial
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 # plan order among trials finishing together keeps the store's run ids tidy
                 for future in sorted(done, key=lambda f: trials.index(running[f])):
@@ -158,13 +158,27 @@ def _run_pool(trials, spec, on_result, *, workers: int) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+_POOL_BROKE = "BrokenProcessPool: a worker process ended abruptly"
+
+
+def _submit(pool, spec, trial):
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return pool.submit(execute_trial, spec, trial)
+    except BrokenProcessPool:
+        # a worker died while another trial finished: the pool breaks before the next submit, so
+        # the death shows here rather than in a future (which of the two is a race)
+        raise _WorkerDied(_POOL_BROKE) from None
+
+
 def _pool_result(future):
     from concurrent.futures.process import BrokenProcessPool
 
     try:
         return future.result()
-    except BrokenProcessPool as err:  # a worker was killed (OOM killer, kill -9)
-        raise _WorkerDied(f"{type(err).__name__}: a worker process ended abruptly") from None
+    except BrokenProcessPool:  # a worker was killed (OOM killer, kill -9)
+        raise _WorkerDied(_POOL_BROKE) from None
 
 
 def _kill_workers(pool) -> None:
