@@ -360,7 +360,7 @@ def test_a_pool_that_broke_before_the_next_submit_is_the_same_one_line(monkeypat
         executors.run_trials(["seed 0", "seed 1", "seed 2"], None, lambda t, r: kept.append((t, r)), workers=2)
     assert kept == [(f"seed {i}", f"result of seed {i}") for i in range(kept_seeds)]
     assert str(err.value) == (f"worker died (BrokenProcessPool: a worker process ended abruptly); {len(kept)} of "
-                              "this run's 3 trials kept, " f"{3 - len(kept)} not run; "
+                              f"this run's 3 trials kept, {3 - len(kept)} not run; "
                               "run the same command again to train only those.")
 
 

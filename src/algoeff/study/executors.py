@@ -124,6 +124,7 @@ def _kept(kept: int, total: int) -> str:
 
 def _run_pool(trials, spec, on_result, *, workers: int) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(os.getpid(),))
@@ -134,11 +135,11 @@ def _run_pool(trials, spec, on_result, *, workers: int) -> None:
             while queue or running:
                 while queue and len(running) < workers:
                     trial = queue.pop(0)
-                    running[_submit(pool, spec, trial)] = trial
+                    running[pool.submit(execute_trial, spec, trial)] = trial
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 # plan order among trials finishing together keeps the store's run ids tidy
                 for future in sorted(done, key=lambda f: trials.index(running[f])):
-                    on_result(running.pop(future), _pool_result(future))
+                    on_result(running.pop(future), future.result())
         except KeyboardInterrupt:
             if not running:
                 raise
@@ -146,39 +147,20 @@ def _run_pool(trials, spec, on_result, *, workers: int) -> None:
                   "(Ctrl-C again to drop them)", file=sys.stderr, flush=True)
             try:
                 for future in sorted(running, key=lambda f: trials.index(running[f])):
-                    on_result(running[future], _pool_result(future))
+                    on_result(running[future], future.result())
             except KeyboardInterrupt:
                 _kill_workers(pool)
             raise KeyboardInterrupt from None
-    except BaseException:
-        if sys.exc_info()[0] is not KeyboardInterrupt:
+    except BaseException as err:
+        if not isinstance(err, KeyboardInterrupt):
             _kill_workers(pool)  # an error: the study stops now, not after the running trials
+        if isinstance(err, BrokenProcessPool):
+            # a worker was killed (OOM killer, kill -9); a future says so, or submit does when
+            # another trial finished first and the pool broke before the next submit (a race)
+            raise _WorkerDied("BrokenProcessPool: a worker process ended abruptly") from None
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-_POOL_BROKE = "BrokenProcessPool: a worker process ended abruptly"
-
-
-def _submit(pool, spec, trial):
-    from concurrent.futures.process import BrokenProcessPool
-
-    try:
-        return pool.submit(execute_trial, spec, trial)
-    except BrokenProcessPool:
-        # a worker died while another trial finished: the pool breaks before the next submit, so
-        # the death shows here rather than in a future (which of the two is a race)
-        raise _WorkerDied(_POOL_BROKE) from None
-
-
-def _pool_result(future):
-    from concurrent.futures.process import BrokenProcessPool
-
-    try:
-        return future.result()
-    except BrokenProcessPool:  # a worker was killed (OOM killer, kill -9)
-        raise _WorkerDied(_POOL_BROKE) from None
 
 
 def _kill_workers(pool) -> None:
