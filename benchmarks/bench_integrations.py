@@ -38,7 +38,13 @@ differ by more than the 2% being measured:
    it as the method's floor, and for Lightning, ThroughputMonitor's cost a
    batch measured the same way. The hooks algoeff leaves on the model and
    the optimizers between batches are taken off for the even batches too
-   (``_Hooks``), so nothing of algoeff's runs in an even batch.
+   (``_Hooks``), so nothing of algoeff's runs in an even batch. An empty
+   callback alternated the same way gives the framework's own price of one
+   more callback, which no callback can go below: for Lightning one with
+   the two batch hooks ComputeToTarget uses, as no-ops, and the four it
+   does not use set to None, as ComputeToTarget does; for the HF Trainer a
+   bare TrainerCallback (its CallbackHandler calls every event of every
+   callback). The callback's cost less the empty one's is algoeff's own.
 
 3. One-time costs: the callback's set-up hook (tracker and run store made,
    environment read); the counted steps among the alternating run's first
@@ -184,6 +190,8 @@ def lightning_run(mode, example, data, args, tmp) -> dict:
     if mode in ("callback", "alternating"):
         callback = _timed_hook(ComputeToTarget(Target("val_acc", 2.0)), "on_fit_start", setup)  # never reached
         callbacks.append(callback)
+    elif mode == "alternating-empty":
+        callbacks.append(_empty_lightning_callback(L))
     elif mode in ("throughput", "alternating-throughput"):
         with torch.device("meta"):
             meta = _model(example, args.channels, 1e-2)
@@ -192,7 +200,7 @@ def lightning_run(mode, example, data, args, tmp) -> dict:
         callbacks.append(ThroughputMonitor(batch_size_fn=lambda batch: batch[0].size(0)))
     if mode.startswith("alternating"):
         timer.alternated = callbacks[-1]
-        timer.hooks = _Hooks(None) if mode == "alternating-throughput" else None
+        timer.hooks = _Hooks(None) if mode in ("alternating-throughput", "alternating-empty") else None
     trainer = L.Trainer(max_steps=args.steps, val_check_interval=args.eval_every, check_val_every_n_epoch=None,
                         callbacks=callbacks, logger=L.loggers.CSVLogger(tmp, name=mode), accelerator="cpu",
                         devices=1, enable_checkpointing=False, enable_progress_bar=False,
@@ -203,6 +211,23 @@ def lightning_run(mode, example, data, args, tmp) -> dict:
                 torch.utils.data.DataLoader(val, batch_size=len(val)))
     return {"run": tuple(b - a for a, b in zip(start, _clock())), "loop": periods.loop, "periods": periods,
             "setup": setup.get("seconds")}
+
+
+def _empty_lightning_callback(L):
+    """A callback that Lightning dispatches to as it does to ComputeToTarget, and that does nothing."""
+    from algoeff.integrations.lightning import _UNUSED_BATCH_HOOKS
+
+    class Empty(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            pass
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            pass
+
+    empty = Empty()
+    for name in _UNUSED_BATCH_HOOKS:
+        setattr(empty, name, None)
+    return empty
 
 
 def hf_run(mode, example, data, args, tmp) -> dict:
@@ -244,6 +269,9 @@ def hf_run(mode, example, data, args, tmp) -> dict:
     callbacks, setup = [timer], {}
     if mode in ("callback", "alternating"):
         callbacks.append(_timed_hook(ComputeToTarget(Target("eval_accuracy", 2.0)), "on_train_begin", setup))
+    elif mode == "alternating-empty":
+        callbacks.append(TrainerCallback())
+        timer.hooks = _Hooks(None)
     torch.manual_seed(0)
     training = TrainingArguments(
         output_dir=str(tmp), per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=len(data[1]),
@@ -252,7 +280,7 @@ def hf_run(mode, example, data, args, tmp) -> dict:
     )
     trainer = Trainer(model=_model(example, args.channels), args=training, train_dataset=data[0], eval_dataset=data[1],
                       compute_metrics=example.accuracy, callbacks=callbacks)
-    if mode == "alternating":
+    if mode.startswith("alternating"):
         timer.handler, timer.alternated = trainer.callback_handler, callbacks[-1]
     start = _clock()
     trainer.train()
@@ -504,6 +532,7 @@ def measure(framework: str, args, tmp) -> dict:
         run("callback", example, data, args, tmp / f"{framework}-warm")  # imports, allocator warm-up
         long = argparse.Namespace(**{**vars(args), "steps": args.alternating_steps})
         alternated = run("alternating", example, data, long, tmp / f"{framework}-alt")
+        empty = run("alternating-empty", example, data, long, tmp / f"{framework}-alt-empty")
         floor = run("plain", example, data, long, tmp / f"{framework}-alt-plain")
         if framework == "lightning":  # ThroughputMonitor's cost a batch, by the same method
             throughput = run("alternating-throughput", example, data, long, tmp / f"{framework}-alt-tp")
@@ -518,6 +547,7 @@ def measure(framework: str, args, tmp) -> dict:
                              for mode, ps in pairs.items()},
         }
     step = alternating(alternated["periods"], [floor["periods"]], args.skip)
+    step["empty_callback"] = alternating(empty["periods"], [floor["periods"]], args.skip)["cpu"]
     if framework == "lightning":
         step["throughput_monitor"] = alternating(throughput["periods"], [floor["periods"]], args.skip)["cpu"]
     fixed = one_time(pairs["callback"], alternated["periods"], args.first)
@@ -559,6 +589,11 @@ def _print(framework: str, result: dict, args):
         print(f"    {clock:<5}{r['median']:.4f}x a batch ({r['low']:.4f}-{r['high']:.4f}), {us['median']:+.0f} us "
               f"({us['low']:+.0f} to {us['high']:+.0f}) on a {s['plain_step_ms']:.2f} ms batch; plain runs "
               f"{f['median']:.4f}x ({f['low']:.4f}-{f['high']:.4f}, {s['plain_runs_pairs']} batches of a plain run)")
+    r, us = step["empty_callback"]["ratio"], step["empty_callback"]["us_per_step"]
+    print(f"    an empty callback on odd batches, the same way (CPU; the framework's price of one more callback): "
+          f"{r['median']:.4f}x a batch ({r['low']:.4f}-{r['high']:.4f}), {us['median']:+.0f} us "
+          f"({us['low']:+.0f} to {us['high']:+.0f}); ComputeToTarget less it: "
+          f"{step['cpu']['us_per_step']['median'] - us['median']:+.0f} us a batch")
     if "throughput_monitor" in step:
         r, us = step["throughput_monitor"]["ratio"], step["throughput_monitor"]["us_per_step"]
         print(f"    ThroughputMonitor on odd batches, the same way (CPU): {r['median']:.4f}x a batch "
