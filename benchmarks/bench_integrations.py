@@ -271,7 +271,6 @@ def hf_run(mode, example, data, args, tmp) -> dict:
         callbacks.append(_timed_hook(ComputeToTarget(Target("eval_accuracy", 2.0)), "on_train_begin", setup))
     elif mode == "alternating-empty":
         callbacks.append(TrainerCallback())
-        timer.hooks = _Hooks(None)
     torch.manual_seed(0)
     training = TrainingArguments(
         output_dir=str(tmp), per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=len(data[1]),
@@ -282,6 +281,7 @@ def hf_run(mode, example, data, args, tmp) -> dict:
                       compute_metrics=example.accuracy, callbacks=callbacks)
     if mode.startswith("alternating"):
         timer.handler, timer.alternated = trainer.callback_handler, callbacks[-1]
+        timer.hooks = _Hooks(None) if mode == "alternating-empty" else None  # None: made at the first batch
     start = _clock()
     trainer.train()
     return {"run": tuple(b - a for a, b in zip(start, _clock())), "loop": periods.loop, "periods": periods,
